@@ -1,0 +1,148 @@
+"""From received messages to a written batch: topic, registry, decoding, validation, writing.
+
+The :class:`Pipeline` knows nothing of MQTT: it takes ``(topic, payload, ack handle)`` and, on
+flush, returns the ack handles of every message whose data (readings and rejects) is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ingest.batch import Batch, Message
+from ingest.decode import decode
+from ingest.registry import Registry
+from ingest.topic import parse_topic
+from ingest.writer import Readings, Writer
+from processing.keys import first_occurrence
+from processing.validate import Reason, validate
+
+logger = logging.getLogger(__name__)
+
+BAD_TOPIC = "bad_topic"
+UNKNOWN_SENSOR = "unknown_sensor"
+KIND_MISMATCH = "kind_mismatch"
+REASON_NAMES = {int(r): r.code for r in Reason}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_payload_bytes: int
+    max_readings_per_message: int
+    future_tolerance_ms: int
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    acks: list[tuple[int, int, int]]
+    messages: int
+    readings: int  # valid readings in the batch
+    inserted: int  # of which newly stored
+    rejects: int
+    commit_s: float
+
+
+class Pipeline:
+    def __init__(
+        self,
+        root: str,
+        registry: Registry,
+        limits: Limits,
+        reload_registry: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.root = root
+        self.registry = registry
+        self.limits = limits
+        self.reload_registry = reload_registry
+        self.batch = Batch()
+
+    def add(self, topic: str, payload: bytes, ack: tuple[int, int, int], received_ms: int) -> None:
+        """Add one message to the batch: its valid readings, or its rejects."""
+        parsed = parse_topic(self.root, topic)
+        sensor_id = parsed.sensor_id if parsed else None
+        index = self.batch.add_message(Message(topic, payload, received_ms, ack, sensor_id))
+        if parsed is None:
+            self.batch.reject(index, BAD_TOPIC, f"not {self.root}/<kind>/<sensor_id>")
+            return
+        entry = self.registry.sensors.get(parsed.sensor_id)
+        if entry is None:
+            # Registered since the last load? The callback reloads, at most every few seconds.
+            self.reload_registry()
+            entry = self.registry.sensors.get(parsed.sensor_id)
+        if entry is None:
+            self.batch.reject(index, UNKNOWN_SENSOR, "sensor is not in the registry")
+            return
+        if entry.kind != parsed.kind:
+            self.batch.reject(
+                index, KIND_MISMATCH, f"sensor is a {entry.kind}, topic says {parsed.kind}"
+            )
+            return
+        decoded = decode(
+            payload,
+            max_bytes=self.limits.max_payload_bytes,
+            max_readings=self.limits.max_readings_per_message,
+        )
+        for problem in decoded.problems:
+            self.batch.reject(index, problem.reason, problem.detail, problem.metric)
+        metric_ids = self.registry.metric_ids
+        self.batch.add_readings(
+            index,
+            decoded,
+            entry.sensor_key,
+            entry.kind_idx,
+            entry.installed_ms,
+            [metric_ids.get(name, -1) for name in decoded.metrics],
+        )
+
+    def due(self, now_ms: int, max_readings: int, max_age_ms: int) -> bool:
+        batch = self.batch
+        if not batch:
+            return False
+        started = batch.started_ms if batch.started_ms is not None else now_ms
+        return batch.n_readings >= max_readings or now_ms - started >= max_age_ms
+
+    def flush(self, writer: Writer, now_ms: int) -> FlushResult:
+        """Validate and write the batch in one transaction; the batch is kept if writing fails."""
+        batch = self.batch
+        cols = batch.columns()
+        reason = validate(
+            self.registry.catalog,
+            cols.kind_idx,
+            cols.metric_id,
+            cols.ts_ms,
+            cols.value,
+            cols.installed_ms,
+            now_ms,
+            self.limits.future_tolerance_ms,
+        )
+        valid = reason == 0
+        rejects = list(batch.rejects)
+        for i in np.flatnonzero(~valid).tolist():
+            code = int(reason[i])
+            message = int(cols.message[i])
+            detail = f"value {cols.value[i]!r} at ts_ms {int(cols.ts_ms[i])}"
+            rejects.append(
+                batch.reject_row(message, REASON_NAMES[code], detail, cols.metric_name[i])
+            )
+        keep = np.flatnonzero(valid)
+        unique = first_occurrence(cols.sensor_key[keep], cols.metric_id[keep], cols.ts_ms[keep])
+        keep = keep[unique]
+        readings = Readings(
+            sensor_key=cols.sensor_key[keep],
+            metric_id=cols.metric_id[keep],
+            ts_ms=cols.ts_ms[keep],
+            value=cols.value[keep],
+        )
+        result = writer.write(readings, rejects)
+        self.batch = Batch()
+        return FlushResult(
+            acks=[m.ack for m in batch.messages],
+            messages=len(batch.messages),
+            readings=len(readings),
+            inserted=int(result.inserted.sum()),
+            rejects=result.rejects,
+            commit_s=result.commit_s,
+        )

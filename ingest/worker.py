@@ -1,0 +1,295 @@
+"""`pantau ingest`: the MQTT subscriber that feeds the pipeline and acknowledges after commit.
+
+Guarantees (DESIGN.md section 3):
+
+- QoS 1, a fixed client id, clean start off and a session expiry: the broker keeps our
+  subscription and queues messages while the worker is away.
+- Manual acknowledgement: a PUBACK is sent only after the transaction holding the message has
+  committed. A crash before that makes the broker redeliver; the primary key of ``readings``
+  drops the duplicates.
+- Flow control: MQTT v5 Receive Maximum caps how many unacknowledged messages the broker sends
+  us, so while the database is slow or down the worker stops receiving instead of buffering.
+- Acks are sent in receive order (MQTT 5 section 4.6), and never for a message received on an
+  earlier connection: after a reconnect the broker redelivers those, with new packet ids when
+  the session was lost.
+
+paho's network thread only puts messages on a queue; all work happens on the main thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from ingest.pipeline import FlushResult, Limits, Pipeline
+from ingest.registry import Registry
+from ingest.topic import telemetry_filter
+from ingest.writer import Writer
+from pantau.db.connect import connect
+from pantau.settings import IngestSettings, MqttEndpoint
+
+logger = logging.getLogger(__name__)
+
+# SQLSTATE classes after which the same transaction may succeed later.
+TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "58")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error is worth retrying (connection lost, server restarting, ...)."""
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        state = getattr(exc, "sqlstate", None)
+        return state is None or state[:2] in TRANSIENT_SQLSTATE_CLASSES
+    state = getattr(exc, "sqlstate", None)
+    return bool(state) and str(state)[:2] in TRANSIENT_SQLSTATE_CLASSES
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Counters:
+    """Running totals, for the log summary (and later the metrics endpoint)."""
+
+    messages: int = 0
+    readings: int = 0
+    inserted: int = 0
+    rejects: int = 0
+    batches: int = 0
+    commit_s_total: float = 0.0
+    db_retries: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add(self, r: FlushResult) -> None:
+        self.messages += r.messages
+        self.readings += r.readings
+        self.inserted += r.inserted
+        self.rejects += r.rejects
+        self.batches += 1
+        self.commit_s_total += r.commit_s
+
+
+class Worker:
+    """One ingest worker. ``run`` returns when ``stop`` is set, after a last flush and ack."""
+
+    def __init__(self, settings: IngestSettings) -> None:
+        self.settings = settings
+        self.database_url = settings.resolved_database_url()
+        self.endpoint: MqttEndpoint = settings.resolved_mqtt()
+        self.inbox: queue.SimpleQueue[tuple[int, int, int, str, bytes, int]] = queue.SimpleQueue()
+        self.generation = 0
+        self.stopping = False
+        self.connected = threading.Event()
+        self.counters = Counters()
+        self.registry = Registry()
+        self.conn: psycopg.Connection[Any] | None = None
+        self.writer: Writer | None = None
+        self.client = self._make_client()
+
+    # -- MQTT (paho's network thread runs the callbacks) --------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.settings.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        if self.endpoint.username:
+            client.username_pw_set(self.endpoint.username, self.endpoint.password)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.settings.session_expiry_s
+        props.ReceiveMaximum = self.settings.receive_maximum
+        return props
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            logger.error("broker refused the connection: %s", reason_code)
+            return
+        self.generation += 1
+        topic_filter = telemetry_filter(self.settings.topic_root, self.settings.shared_group)
+        client.subscribe(topic_filter, options=SubscribeOptions(qos=1))
+        logger.info(
+            "connected to %s (session present: %s), subscribed to %s",
+            self.endpoint.url(),
+            flags.session_present,
+            topic_filter,
+        )
+        self.connected.set()
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self.connected.clear()
+        if not self.stopping:
+            logger.warning("disconnected from the broker (%s); reconnecting", reason_code)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self.inbox.put((self.generation, msg.mid, msg.qos, msg.topic, bytes(msg.payload), now_ms()))
+
+    # -- database ----------------------------------------------------------------------------
+
+    def _open_db(self) -> None:
+        self.conn = connect(self.database_url, application_name=self.settings.client_id)
+        self.registry.load(self.conn)
+        self.writer = Writer(self.conn)
+
+    def _close_db(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+        self.conn = None
+        self.writer = None
+
+    def _reload_registry(self) -> None:
+        if self.conn is not None and self.registry.due_for_reload():
+            self.registry.load(self.conn)
+
+    # -- main loop ---------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> Counters:
+        """Ingest until ``stop`` is set. Fails fast if the database is unreachable at start."""
+        self._open_db()
+        logger.info(
+            "registry: %d sensors, %d metrics",
+            len(self.registry.sensors),
+            len(self.registry.metric_ids),
+        )
+        limits = Limits(
+            max_payload_bytes=self.settings.max_payload_bytes,
+            max_readings_per_message=1000,
+            future_tolerance_ms=self.settings.future_tolerance_s * 1000,
+        )
+        pipeline = Pipeline(self.settings.topic_root, self.registry, limits, self._reload_registry)
+        self.client.connect_async(
+            self.endpoint.host,
+            self.endpoint.port,
+            keepalive=30,
+            clean_start=False,
+            properties=self._connect_properties(),
+        )
+        self.client.loop_start()
+        next_summary = time.monotonic() + self.settings.summary_every_s
+        last = Counters()
+        try:
+            while not stop.is_set():
+                self._drain(pipeline, timeout_s=0.05)
+                if pipeline.due(
+                    now_ms(), self.settings.batch_max_readings, self.settings.batch_max_age_ms
+                ):
+                    self._flush(pipeline, stop)
+                if time.monotonic() >= next_summary:
+                    self._log_summary(last)
+                    last = Counters(**vars(self.counters))
+                    next_summary += self.settings.summary_every_s
+            # Graceful stop: take what was received, commit it, ack it, then disconnect.
+            self._drain(pipeline, timeout_s=0.0)
+            if pipeline.batch:
+                self._flush(pipeline, stop)
+        finally:
+            self.stopping = True
+            self.client.disconnect()
+            self.client.loop_stop()
+            self._close_db()
+        self._log_summary(last)
+        return self.counters
+
+    def _drain(self, pipeline: Pipeline, timeout_s: float) -> None:
+        limit = self.settings.batch_max_readings
+        try:
+            item = self.inbox.get(timeout=timeout_s) if timeout_s > 0 else self.inbox.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            generation, mid, qos, topic, payload, received = item
+            pipeline.add(topic, payload, (generation, mid, qos), received)
+            if pipeline.batch.n_readings >= limit:
+                return
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _flush(self, pipeline: Pipeline, stop: threading.Event) -> bool:
+        """Write and ack the batch, retrying transient database errors until ``stop``.
+
+        Returns False when stopped before the batch could be written: its messages stay
+        unacknowledged and the broker redelivers them.
+        """
+        delay_s = 0.5
+        while True:
+            try:
+                if self.writer is None:
+                    self._open_db()
+                assert self.writer is not None
+                result = pipeline.flush(self.writer, now_ms())
+                break
+            except psycopg.Error as exc:
+                if not is_transient(exc):
+                    raise
+                self.counters.db_retries += 1
+                logger.warning(
+                    "database unavailable (%s); %d messages wait unacknowledged; retry in %.1f s",
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                    len(pipeline.batch.messages),
+                    delay_s,
+                )
+                self._close_db()
+                if stop.wait(delay_s):
+                    return False
+                delay_s = min(delay_s * 2, 10.0)
+        self.counters.add(result)
+        generation = self.generation
+        for gen, mid, qos in result.acks:
+            if gen == generation and qos > 0:
+                self.client.ack(mid, qos)
+        return True
+
+    def _log_summary(self, last: Counters) -> None:
+        c = self.counters
+        period = self.settings.summary_every_s
+        logger.info(
+            "ingest: %.0f readings/s, %d messages, %d readings (%d new), %d rejects, "
+            "%d batches, mean commit %.1f ms, %d db retries, queue %d",
+            (c.readings - last.readings) / period,
+            c.messages,
+            c.readings,
+            c.inserted,
+            c.rejects,
+            c.batches,
+            1000 * c.commit_s_total / max(c.batches, 1),
+            c.db_retries,
+            self.inbox.qsize(),
+        )

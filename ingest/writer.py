@@ -1,0 +1,128 @@
+"""Writing a batch: one transaction holding its readings, its rejects and the latest values.
+
+Readings go in by binary ``COPY`` into a temporary staging table, then
+``INSERT ... ON CONFLICT DO NOTHING RETURNING`` into ``readings``, itself run as a ``COPY ... TO``
+so that the keys of the rows actually inserted come back as one binary stream. A redelivered
+message therefore inserts nothing, and :attr:`WriteResult.inserted` tells downstream processing
+exactly which readings are new (DESIGN.md 3.2).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import psycopg
+from psycopg.rows import TupleRow
+
+from ingest.batch import RejectRow
+from ingest.pgcopy import decode_keys, encode_readings
+from processing.arrays import BoolArray, F64Array, I16Array, I32Array, I64Array
+from processing.keys import is_member
+
+Conn = psycopg.Connection[TupleRow]
+
+_STAGING = """CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
+    sensor_key integer NOT NULL,
+    metric_id  smallint NOT NULL,
+    ts         timestamptz NOT NULL,
+    value      double precision NOT NULL
+) ON COMMIT DELETE ROWS"""
+
+_INSERT = """COPY (
+    INSERT INTO readings (sensor_key, metric_id, ts, value)
+    SELECT sensor_key, metric_id, ts, value FROM ingest_staging
+    ON CONFLICT DO NOTHING
+    RETURNING sensor_key, metric_id, ts
+) TO STDOUT (FORMAT BINARY)"""
+
+# "Latest" never moves backwards: a late reading only replaces an older one.
+_LATEST = """INSERT INTO latest (sensor_key, metric_id, ts, value)
+SELECT DISTINCT ON (sensor_key, metric_id) sensor_key, metric_id, ts, value
+FROM ingest_staging
+ORDER BY sensor_key, metric_id, ts DESC
+ON CONFLICT (sensor_key, metric_id) DO UPDATE
+SET ts = EXCLUDED.ts, value = EXCLUDED.value
+WHERE latest.ts < EXCLUDED.ts"""
+
+_REJECTS = """COPY rejects
+    (received_at, topic, payload, payload_len, reason, detail, sensor_id, metric)
+FROM STDIN"""
+
+
+@dataclass(frozen=True)
+class Readings:
+    """Valid readings to store, deduplicated by key."""
+
+    sensor_key: I32Array
+    metric_id: I16Array
+    ts_ms: I64Array
+    value: F64Array
+
+    def __len__(self) -> int:
+        return int(self.value.shape[0])
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    inserted: BoolArray  # per reading of the batch: newly stored (False: already there)
+    rejects: int
+    commit_s: float
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class Writer:
+    """Writes batches on one connection (the caller owns reconnecting)."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self.conn.execute(_STAGING)
+        self.conn.commit()
+
+    def write(self, readings: Readings, rejects: list[RejectRow]) -> WriteResult:
+        started = time.perf_counter()
+        inserted: BoolArray = np.zeros(len(readings), dtype=np.bool_)
+        with self.conn.transaction():
+            cur = self.conn.cursor()
+            if len(readings):
+                with cur.copy("COPY ingest_staging FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.write(
+                        encode_readings(
+                            readings.sensor_key, readings.metric_id, readings.ts_ms, readings.value
+                        )
+                    )
+                returned = bytearray()
+                with cur.copy(_INSERT) as copy:
+                    for chunk in copy:
+                        returned += chunk
+                if returned:
+                    inserted = is_member(
+                        readings.sensor_key,
+                        readings.metric_id,
+                        readings.ts_ms,
+                        decode_keys(bytes(returned)),
+                    )
+                cur.execute(_LATEST)
+            if rejects:
+                with cur.copy(_REJECTS) as copy:
+                    for r in rejects:
+                        copy.write_row(
+                            (
+                                _utc(r.received_ms),
+                                r.topic,
+                                r.payload,
+                                r.payload_len,
+                                r.reason,
+                                r.detail,
+                                r.sensor_id,
+                                r.metric,
+                            )
+                        )
+        return WriteResult(
+            inserted=inserted, rejects=len(rejects), commit_s=time.perf_counter() - started
+        )

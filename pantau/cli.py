@@ -1,0 +1,334 @@
+"""The `pantau` command. Each subcommand builds its settings and adapters here and nowhere else."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pantau.errors import ConfigError, PantauError
+
+logger = logging.getLogger("pantau")
+
+DESCRIPTION = """\
+Pantau: IoT sensor ingestion and monitoring for smart-city programs (Kabupaten Jepara).
+
+Typical first run on a development machine:
+  pantau stack up          start a private Mosquitto + PostgreSQL/TimescaleDB
+                           (installs them if missing)
+  pantau db migrate        create or update the schema
+  pantau registry load     load the Jepara fleet (zones and sensors)
+  pantau ingest &          subscribe and store readings
+  pantau simulate          publish simulated sensor readings
+or all of that at once:  pantau demo
+
+Connection settings come from PANTAU_DATABASE_URL and PANTAU_MQTT_URL, or, when those are not
+set, from the local stack started by `pantau stack up` (its state is in PANTAU_STATE_DIR,
+default .pantau/).
+"""
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("psycopg").setLevel(logging.WARNING)
+
+
+# -- stack ----------------------------------------------------------------------------------
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    from pantau.settings import StackSettings
+    from pantau.stack.local import LocalStack
+
+    stack = LocalStack(StackSettings())
+    if args.action == "up":
+        state = stack.up()
+        print(f"mosquitto  pid {state.mosquitto_pid}  {state.mqtt_url}")
+        print(f"postgres   pid {state.postgres_pid}  {state.database_url}")
+        print("\n".join(state.env_lines()))
+    elif args.action == "down":
+        stopped = stack.down()
+        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    else:
+        for part, line in stack.status().items():
+            print(f"{part:<10} {line}")
+    return 0
+
+
+# -- db ---------------------------------------------------------------------------------------
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from pantau.db.migrate import migrate, pending
+    from pantau.settings import CommonSettings
+
+    url = CommonSettings().resolved_database_url()
+    if args.action == "migrate":
+        ran = migrate(url)
+        if ran:
+            for m in ran:
+                print(f"applied {m.version:04d}_{m.name}")
+        else:
+            print("schema is up to date")
+    else:
+        todo = pending(url)
+        print(
+            "pending: " + ", ".join(f"{m.version:04d}_{m.name}" for m in todo)
+            if todo
+            else "schema is up to date"
+        )
+    return 0
+
+
+# -- registry -------------------------------------------------------------------------------
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    from pantau.db.connect import connect
+    from pantau.registry.fleet import load_fleet
+    from pantau.registry.load import load_into
+    from pantau.settings import CommonSettings
+
+    fleet = load_fleet(args.file)
+    with connect(CommonSettings().resolved_database_url()) as conn:
+        result = load_into(conn, fleet)
+    print(
+        f"fleet {fleet.name}: {result.zones} zones, {result.sensors} sensors loaded"
+        + (f", {result.deactivated} deactivated" if result.deactivated else "")
+    )
+    return 0
+
+
+# -- ingest ---------------------------------------------------------------------------------
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        logger.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.worker import Worker
+    from pantau.settings import IngestSettings
+
+    overrides = {"client_id": args.client_id} if args.client_id else {}
+    if args.shared_group:
+        overrides["shared_group"] = args.shared_group
+    settings = IngestSettings(**overrides)
+    logger.info("ingest settings: %s", settings.masked())
+    worker = Worker(settings)
+    worker.run(_stop_on_signals())
+    return 0
+
+
+# -- simulate -------------------------------------------------------------------------------
+
+
+def _parse_start(text: str | None, speed: float) -> int:
+    """The simulated start: given, or now; accelerated runs start a day back and catch up."""
+    if text is None:
+        now = int(datetime.now(UTC).timestamp())
+        return now - 86_400 if speed > 1 else now
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"--start {text!r} is not an ISO 8601 time", "write it like 2026-11-28T08:00:00+07:00"
+        ) from None
+    if parsed.tzinfo is None:
+        raise ConfigError(f"--start {text!r} has no UTC offset", "add one, e.g. +07:00 for WIB")
+    return int(parsed.timestamp())
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from pantau.registry.fleet import load_fleet
+    from pantau.settings import SimulateSettings
+    from simulators.fleet import FleetSimulator
+    from simulators.publish import LineSink, MqttSink, Sink
+    from simulators.run import run_live
+
+    settings = SimulateSettings()
+    fleet = load_fleet(args.fleet)
+    sim = FleetSimulator(
+        fleet,
+        seed=args.seed if args.seed is not None else settings.seed,
+        topic_root=settings.topic_root,
+    )
+    if args.output and args.duration is None:
+        raise ConfigError("--output needs --duration", "say how many simulated seconds to write")
+    sink: Sink
+    if args.output == "-":
+        sink = LineSink(sys.stdout)
+    elif args.output:
+        sink = LineSink(Path(args.output).open("w", encoding="utf-8"))  # noqa: SIM115 (closed by sink)
+    else:
+        endpoint = settings.resolved_mqtt()
+        sink = MqttSink(endpoint, settings.client_id, settings.max_inflight)
+        logger.info(
+            "publishing %d sensors to %s at %gx speed", sim.sensor_count, endpoint.url(), args.speed
+        )
+    stop = _stop_on_signals()
+    stats = run_live(
+        sim,
+        sink,
+        start_s=_parse_start(args.start, args.speed),
+        speed=float("inf") if args.output else args.speed,
+        duration_s=args.duration,
+        tick_s=0.1,
+        stop=stop,
+        clock=None if args.output else time.time,
+    )
+    logger.info(
+        "simulated %d s: %d messages, %d readings",
+        stats.simulated_s,
+        stats.messages,
+        stats.readings,
+    )
+    return 0
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pantau.demo import run_demo
+
+    return run_demo(speed=args.speed, duration_s=args.duration)
+
+
+# -- parser ---------------------------------------------------------------------------------
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pantau", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    stack = sub.add_parser(
+        "stack",
+        help="the private local broker and database (no Docker needed)",
+        description="Start, stop or inspect a private Mosquitto and PostgreSQL+TimescaleDB that "
+        "run as unprivileged processes under PANTAU_STATE_DIR (default .pantau/), on ports "
+        "PANTAU_STACK_MQTT_PORT (18830) and PANTAU_STACK_PG_PORT (54330). `up` installs missing "
+        "servers with apt when run as root on Debian, and otherwise prints the commands to run.",
+    )
+    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.set_defaults(func=cmd_stack)
+
+    db = sub.add_parser(
+        "db",
+        help="database schema",
+        description="Apply (migrate) or list (status) the versioned schema migrations.",
+    )
+    db.add_argument("action", choices=["migrate", "status"])
+    db.set_defaults(func=cmd_db)
+
+    registry = sub.add_parser(
+        "registry",
+        help="zones and sensors",
+        description="Upsert the zones and sensors of a fleet file; sensors missing from the file "
+        "are marked inactive (their history stays).",
+    )
+    registry_sub = registry.add_subparsers(dest="action", required=True, metavar="ACTION")
+    load = registry_sub.add_parser("load", help="load a fleet file (default: the Jepara fleet)")
+    load.add_argument("file", nargs="?", type=Path, help="fleet TOML file")
+    load.set_defaults(func=cmd_registry)
+
+    ingest = sub.add_parser(
+        "ingest",
+        help="subscribe to telemetry and store it",
+        description="Run an ingest worker: subscribe to <root>/+/+ at QoS 1 with a persistent "
+        "session, validate, store in TimescaleDB, acknowledge after commit. Stop with Ctrl-C or "
+        "SIGTERM (it flushes and acknowledges first). Settings: PANTAU_INGEST_* variables.",
+    )
+    ingest.add_argument(
+        "--client-id", help="MQTT client id (default pantau-ingest-1); one per worker"
+    )
+    ingest.add_argument("--shared-group", help="join $share/<group>/ to split load across workers")
+    ingest.set_defaults(func=cmd_ingest)
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="publish simulated sensor readings",
+        description="Simulate the fleet's sensors and publish their readings (QoS 1), or write "
+        "them as `topic<TAB>payload` lines with --output.",
+    )
+    simulate.add_argument("--fleet", type=Path, help="fleet TOML file (default: Jepara)")
+    simulate.add_argument(
+        "--speed",
+        type=_positive,
+        default=1.0,
+        help="simulated seconds per wall-clock second (default 1)",
+    )
+    simulate.add_argument(
+        "--duration", type=_positive, help="stop after this many simulated seconds"
+    )
+    simulate.add_argument(
+        "--start",
+        help="simulated start, ISO 8601 with offset (default: now; with --speed > 1, a day ago, "
+        "catching up to the present and then running in real time)",
+    )
+    simulate.add_argument("--seed", type=int, help="random seed (default PANTAU_SIM_SEED)")
+    simulate.add_argument("--output", help="write lines to FILE (or - for stdout) instead of MQTT")
+    simulate.set_defaults(func=cmd_simulate)
+
+    demo = sub.add_parser(
+        "demo",
+        help="everything at once: stack, schema, fleet, simulator and ingest",
+        description="Bring the local stack up, migrate, load the Jepara fleet, then run the "
+        "simulator and an ingest worker, printing a live summary. Ctrl-C stops what it started.",
+    )
+    demo.add_argument(
+        "--speed", type=_positive, default=60.0, help="simulated seconds per second (default 60)"
+    )
+    demo.add_argument("--duration", type=_positive, help="stop after this many seconds")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except PantauError as exc:
+        print(f"pantau {args.command}: error: {exc.problem}", file=sys.stderr)
+        if exc.fix:
+            print(f"  fix: {exc.fix}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Database access shared by every Pantau service: connecting, migrations."""

@@ -1,0 +1,180 @@
+"""Settings of each Pantau service, read from the environment (and `.env`) by pydantic-settings.
+
+Every service has one settings class with its own prefix (``PANTAU_INGEST_``, ``PANTAU_SIM_``,
+``PANTAU_STACK_``); the connection settings every service shares have fixed names
+(``PANTAU_DATABASE_URL``, ``PANTAU_MQTT_URL``, ``PANTAU_STATE_DIR``,
+``PANTAU_TOPIC_ROOT``).
+When the URLs are not set, they are taken from the local stack's state file written by
+``pantau stack up``, so that a developer can run ``pantau ingest`` right after ``stack up``.
+Settings objects are built in entry points, never at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pantau.errors import ConfigError
+
+STATE_FILE = "stack.json"
+
+
+def _shared(name: str) -> Any:
+    """A field read from one fixed environment name, whatever the class prefix."""
+    return AliasChoices(name)
+
+
+class CommonSettings(BaseSettings):
+    """Where the broker, the database and the local stack's state are."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    state_dir: Path = Field(
+        Path(".pantau"),
+        validation_alias=_shared("PANTAU_STATE_DIR"),
+        description="Directory of the local stack (processes, data, logs, stack.json).",
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        validation_alias=_shared("PANTAU_DATABASE_URL"),
+        description="postgresql:// URL; default: the local stack's.",
+    )
+    mqtt_url: SecretStr | None = Field(
+        None,
+        validation_alias=_shared("PANTAU_MQTT_URL"),
+        description="mqtt://[user:password@]host:port; default: the local stack's.",
+    )
+    topic_root: str = Field(
+        "pantau/v1",
+        validation_alias=_shared("PANTAU_TOPIC_ROOT"),
+        description="Topic prefix: telemetry is <root>/<kind>/<sensor_id>.",
+    )
+
+    def resolved_database_url(self) -> str:
+        """The database URL from the environment, else from the running local stack."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return str(_stack_state(self.state_dir, "PANTAU_DATABASE_URL")["database_url"])
+
+    def resolved_mqtt(self) -> MqttEndpoint:
+        """The broker endpoint from the environment, else from the running local stack."""
+        if self.mqtt_url is not None:
+            return MqttEndpoint.parse(self.mqtt_url.get_secret_value())
+        return MqttEndpoint.parse(str(_stack_state(self.state_dir, "PANTAU_MQTT_URL")["mqtt_url"]))
+
+    def masked(self) -> dict[str, str]:
+        """The effective settings as strings, with passwords masked, for the start-up log line."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = mask_url(value.get_secret_value())
+            out[name] = str(value)
+        return out
+
+
+class StackSettings(CommonSettings):
+    """The local development stack (``pantau stack``)."""
+
+    model_config = SettingsConfigDict(env_prefix="PANTAU_STACK_", env_file=".env", extra="ignore")
+
+    mqtt_port: int = Field(18830, ge=1, le=65535, description="Port of the private Mosquitto.")
+    pg_port: int = Field(54330, ge=1, le=65535, description="Port of the private PostgreSQL.")
+    install: bool = Field(True, description="Install missing servers with apt when root.")
+    fsync: bool = Field(True, description="PostgreSQL fsync; tests turn it off for speed.")
+    max_inflight: int = Field(1000, ge=1, description="Mosquitto max_inflight_messages.")
+
+
+class IngestSettings(CommonSettings):
+    """The ingest worker (``pantau ingest``)."""
+
+    model_config = SettingsConfigDict(env_prefix="PANTAU_INGEST_", env_file=".env", extra="ignore")
+
+    client_id: str = Field(
+        "pantau-ingest-1", description="Fixed MQTT client id (persistent session)."
+    )
+    shared_group: str = Field(
+        "", description="Join $share/<group>/... to split load across workers."
+    )
+    batch_max_readings: int = Field(5000, ge=1, description="Flush a batch at this many readings.")
+    batch_max_age_ms: int = Field(200, ge=1, description="Flush a batch at this age.")
+    receive_maximum: int = Field(1000, ge=1, le=65535, description="MQTT v5 receive maximum.")
+    session_expiry_s: int = Field(7 * 86400, ge=0, description="MQTT v5 session expiry interval.")
+    max_payload_bytes: int = Field(256 * 1024, ge=64, description="Larger payloads are rejected.")
+    future_tolerance_s: int = Field(300, ge=0, description="Readings further ahead are rejected.")
+    summary_every_s: float = Field(10.0, gt=0, description="Period of the one-line log summary.")
+
+
+class SimulateSettings(CommonSettings):
+    """The sensor simulator (``pantau simulate``)."""
+
+    model_config = SettingsConfigDict(env_prefix="PANTAU_SIM_", env_file=".env", extra="ignore")
+
+    client_id: str = Field("pantau-sim", description="MQTT client id of the publisher.")
+    seed: int = Field(20261128, description="Seed of the signal models.")
+    max_inflight: int = Field(1000, ge=1, description="Publisher's QoS 1 inflight window.")
+
+
+@dataclass(frozen=True)
+class MqttEndpoint:
+    """A parsed ``mqtt://`` URL."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> MqttEndpoint:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+            raise ConfigError(
+                f"invalid MQTT URL {mask_url(url)!r}",
+                "write it as mqtt://[user:password@]host:port, e.g. mqtt://127.0.0.1:1883",
+            )
+        try:
+            port = parts.port or 1883
+        except ValueError as exc:
+            raise ConfigError(f"invalid port in MQTT URL {mask_url(url)!r}", "use 1-65535") from exc
+        return cls(
+            host=parts.hostname,
+            port=port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+    def url(self) -> str:
+        auth = f"{self.username}:***@" if self.username else ""
+        return f"mqtt://{auth}{self.host}:{self.port}"
+
+
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@]+:)[^@]*(@)")
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    return _PASSWORD_IN_URL.sub(r"\1***\2", url)
+
+
+def _stack_state(state_dir: Path, variable: str) -> dict[str, Any]:
+    path = state_dir / STATE_FILE
+    try:
+        state: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{variable} is not set and there is no local stack state at {path}",
+            f"run `pantau stack up` (it prints the URLs), or set {variable}",
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"the local stack state {path} is corrupt ({exc})",
+            "run `pantau stack down` and `pantau stack up` again",
+        ) from exc
+    return state

@@ -1,0 +1,176 @@
+"""`pantau stack up | down | status`: the private broker and database under one state directory.
+
+Layout of the state directory (default ``.pantau/``)::
+
+    stack.json        ports, pids, URLs of what runs (read by the other commands)
+    env               the same URLs as `export` lines
+    mosquitto/        config, persistence, log, pid
+    postgres/         data directory, generated pantau.conf, log
+
+``up`` is idempotent; ``down`` stops exactly the processes whose pids it recorded, after checking
+that each pid still runs our config (never a recycled pid, never the system's servers).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pantau.errors import ConfigError
+from pantau.settings import STATE_FILE, StackSettings
+from pantau.stack import install
+from pantau.stack.mosquitto import Broker, BrokerConfig
+from pantau.stack.postgres import Cluster, ClusterConfig
+from pantau.stack.processes import ServiceUser, ensure_reachable, port_open
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StackState:
+    """What ``stack.json`` records."""
+
+    state_dir: str
+    mqtt_port: int
+    pg_port: int
+    mosquitto_pid: int | None
+    postgres_pid: int | None
+    database_url: str
+    mqtt_url: str
+
+    def env_lines(self) -> list[str]:
+        return [
+            f"export PANTAU_DATABASE_URL={self.database_url}",
+            f"export PANTAU_MQTT_URL={self.mqtt_url}",
+            f"export PANTAU_STATE_DIR={self.state_dir}",
+        ]
+
+
+class LocalStack:
+    """One broker and one database cluster under ``settings.state_dir``."""
+
+    def __init__(self, settings: StackSettings, *, timescaledb: bool = True) -> None:
+        self.settings = settings
+        self.state_dir = settings.state_dir.resolve()
+        self.timescaledb = timescaledb
+
+    # -- the parts ---------------------------------------------------------------------------
+
+    def _broker(self, toolchain: install.Toolchain, port: int) -> Broker:
+        assert toolchain.mosquitto is not None
+        config = BrokerConfig(
+            port=port,
+            directory=self.state_dir / "mosquitto",
+            max_inflight=self.settings.max_inflight,
+        )
+        return Broker(toolchain.mosquitto, config, ServiceUser.for_service("mosquitto"))
+
+    def _cluster(self, toolchain: install.Toolchain, port: int) -> Cluster:
+        assert toolchain.pg_bindir is not None
+        config = ClusterConfig(
+            port=port,
+            directory=self.state_dir / "postgres",
+            timescaledb=self.timescaledb,
+            fsync=self.settings.fsync,
+        )
+        return Cluster(toolchain.pg_bindir, config, ServiceUser.for_service("postgres"))
+
+    def read_state(self) -> StackState | None:
+        try:
+            return StackState(**json.loads((self.state_dir / STATE_FILE).read_text()))
+        except (FileNotFoundError, json.JSONDecodeError, TypeError):
+            return None
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def up(self) -> StackState:
+        """Start whatever is not running yet (installing missing servers if allowed)."""
+        toolchain = install.ensure_installed(self.settings.install)
+        previous = self.read_state()
+        # Keep the ports of a stack that already runs, even if the defaults changed since.
+        mqtt_port = previous.mqtt_port if previous else self.settings.mqtt_port
+        pg_port = previous.pg_port if previous else self.settings.pg_port
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.chmod(0o755)
+        broker = self._broker(toolchain, mqtt_port)
+        cluster = self._cluster(toolchain, pg_port)
+        for user in {broker.user, cluster.user}:
+            ensure_reachable(self.state_dir, user)
+        if broker.pid() is None:
+            self._check_port_free(mqtt_port, "PANTAU_STACK_MQTT_PORT")
+        if cluster.pid() is None:
+            self._check_port_free(pg_port, "PANTAU_STACK_PG_PORT")
+        state = StackState(
+            state_dir=str(self.state_dir),
+            mqtt_port=mqtt_port,
+            pg_port=pg_port,
+            mosquitto_pid=broker.start(),
+            postgres_pid=cluster.start(),
+            database_url=cluster.config.url(),
+            mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}",
+        )
+        self._write_state(state)
+        return state
+
+    def down(self) -> list[str]:
+        """Stop what ``up`` started; returns what was stopped."""
+        state = self.read_state()
+        if state is None:
+            return []
+        toolchain = install.detect()
+        stopped = []
+        if toolchain.mosquitto and self._broker(toolchain, state.mqtt_port).stop():
+            stopped.append(f"mosquitto (pid {state.mosquitto_pid})")
+        if toolchain.pg_bindir and self._cluster(toolchain, state.pg_port).stop():
+            stopped.append(f"postgres (pid {state.postgres_pid})")
+        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        (self.state_dir / "env").unlink(missing_ok=True)
+        return stopped
+
+    def status(self) -> dict[str, str]:
+        """One line per part: what runs where."""
+        state = self.read_state()
+        if state is None:
+            return {"stack": f"not running (no {STATE_FILE} in {self.state_dir})"}
+        toolchain = install.detect()
+        out = {}
+        if toolchain.mosquitto:
+            pid = self._broker(toolchain, state.mqtt_port).pid()
+            out["mosquitto"] = (
+                f"running, pid {pid}, {state.mqtt_url}"
+                if pid
+                else f"stopped (port {state.mqtt_port})"
+            )
+        if toolchain.pg_bindir:
+            pid = self._cluster(toolchain, state.pg_port).pid()
+            out["postgres"] = (
+                f"running, pid {pid}, {state.database_url}"
+                if pid
+                else f"stopped (port {state.pg_port})"
+            )
+        return out
+
+    def _check_port_free(self, port: int, variable: str) -> None:
+        if port_open(port):
+            raise ConfigError(
+                f"port {port} is already in use by another program",
+                f"choose another port with {variable}=<port>",
+            )
+
+    def _write_state(self, state: StackState) -> None:
+        tmp = self.state_dir / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
+        os.replace(tmp, self.state_dir / STATE_FILE)
+        (self.state_dir / "env").write_text("\n".join(state.env_lines()) + "\n")
+
+
+def settings_for(state_dir: Path, mqtt_port: int, pg_port: int, *, fsync: bool) -> StackSettings:
+    """Stack settings for a given directory and ports (tests and benchmarks)."""
+    if not state_dir.is_absolute():
+        raise ConfigError(f"state dir must be absolute, got {state_dir}", "pass an absolute path")
+    return StackSettings(
+        state_dir=state_dir, mqtt_port=mqtt_port, pg_port=pg_port, fsync=fsync, install=True
+    )

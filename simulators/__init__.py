@@ -1,0 +1,1 @@
+"""Sensor simulators: realistic Jepara traffic over MQTT, to test Pantau without hardware."""
