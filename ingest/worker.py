@@ -92,7 +92,7 @@ class Worker:
         self.inbox: queue.SimpleQueue[tuple[int, int, int, str, bytes, int]] = queue.SimpleQueue()
         self.generation = 0
         self.stopping = False
-        self.connected = threading.Event()
+        self.ready = threading.Event()  # connected and subscribed
         self.counters = Counters()
         self.registry = Registry()
         self.conn: psycopg.Connection[Any] | None = None
@@ -114,6 +114,7 @@ class Worker:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _connect_properties(self) -> Properties:
@@ -142,7 +143,19 @@ class Worker:
             flags.session_present,
             topic_filter,
         )
-        self.connected.set()
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if any(rc.is_failure for rc in reason_codes):
+            logger.error("the broker refused the subscription: %s", reason_codes)
+            return
+        self.ready.set()
 
     def _on_disconnect(
         self,
@@ -152,7 +165,7 @@ class Worker:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        self.connected.clear()
+        self.ready.clear()
         if not self.stopping:
             logger.warning("disconnected from the broker (%s); reconnecting", reason_code)
 

@@ -46,11 +46,18 @@ class _Group:
         )
 
     def due(self, t0_s: int, t1_s: int) -> tuple[I64Array, I64Array]:
-        """Indices of sensors with a report slot in (t0, t1], and that slot's time (the last)."""
-        last_slot = (t1_s - self.phase_s) // self.interval_s
-        reports = last_slot - (t0_s - self.phase_s) // self.interval_s
-        idx = np.flatnonzero(reports > 0)
-        return idx, last_slot[idx] * self.interval_s[idx] + self.phase_s[idx]
+        """Every report slot in (t0, t1]: sensor indices and slot times (Unix s), aligned.
+
+        Sensor ``i`` reports at the times ``t`` with ``(t - phase_s[i]) % interval_s[i] == 0``.
+        """
+        first = (t0_s - self.phase_s) // self.interval_s + 1
+        last = (t1_s - self.phase_s) // self.interval_s
+        counts = np.maximum(last - first + 1, 0)
+        idx = np.repeat(np.arange(counts.shape[0]), counts)
+        starts = np.cumsum(counts) - counts
+        nth = np.arange(idx.shape[0]) - starts[idx]
+        slot = first[idx] + nth
+        return idx, slot * self.interval_s[idx] + self.phase_s[idx]
 
 
 class FleetSimulator:
@@ -102,7 +109,7 @@ class FleetSimulator:
             idx, slot_s = group.due(t0_s, t1_s)
             if idx.size == 0:
                 continue
-            values = group.model.sample(t1_s, self.rng)
+            values = group.model.sample(idx, slot_s.astype(np.float64), self.rng)
             names = list(values)
             table = np.stack([values[name][idx] for name in names], axis=1).tolist()
             for row, i, ts_s in zip(table, idx.tolist(), slot_s.tolist(), strict=True):

@@ -1,0 +1,43 @@
+"""Settings: URL parsing and masking."""
+
+from __future__ import annotations
+
+import pytest
+
+from pantau.errors import ConfigError
+from pantau.settings import IngestSettings, MqttEndpoint, mask_url
+
+
+def test_mask_url_hides_passwords_only():
+    assert mask_url("postgresql://u:s3cret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert mask_url("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_mqtt_url():
+    ep = MqttEndpoint.parse("mqtt://dev%40x:p%3Aw@broker:1884")
+    assert (ep.host, ep.port, ep.username, ep.password) == ("broker", 1884, "dev@x", "p:w")
+    assert ep.url() == "mqtt://dev@x:***@broker:1884"
+    assert MqttEndpoint.parse("mqtt://broker").port == 1883
+
+
+@pytest.mark.parametrize("url", ["http://broker:1883", "mqtt://", "mqtt://h:99999"])
+def test_bad_mqtt_urls(url):
+    with pytest.raises(ConfigError):
+        MqttEndpoint.parse(url)
+
+
+def test_shared_names_and_prefixed_names(monkeypatch, tmp_path):
+    monkeypatch.setenv("PANTAU_DATABASE_URL", "postgresql://u:pw@h/db")
+    monkeypatch.setenv("PANTAU_INGEST_CLIENT_ID", "w7")
+    settings = IngestSettings()
+    assert settings.client_id == "w7"
+    assert settings.resolved_database_url() == "postgresql://u:pw@h/db"
+    assert "pw" not in str(settings.masked())
+
+
+def test_no_url_and_no_stack_explains(monkeypatch, tmp_path):
+    monkeypatch.delenv("PANTAU_DATABASE_URL", raising=False)
+    monkeypatch.setenv("PANTAU_STATE_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="no local stack state") as info:
+        IngestSettings().resolved_database_url()
+    assert "pantau stack up" in info.value.fix
