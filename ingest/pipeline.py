@@ -39,8 +39,8 @@ class Limits:
 class FlushResult:
     acks: list[tuple[int, int, int]]
     messages: int
-    readings: int  # valid readings in the batch
-    inserted: int  # of which newly stored
+    readings: int  # valid readings in the batch, duplicates included
+    inserted: int  # of which newly stored (what downstream processing sees)
     rejects: int
     commit_s: float
 
@@ -141,7 +141,7 @@ class Pipeline:
         return FlushResult(
             acks=[m.ack for m in batch.messages],
             messages=len(batch.messages),
-            readings=len(readings),
+            readings=int(valid.sum()),
             inserted=int(result.inserted.sum()),
             rejects=result.rejects,
             commit_s=result.commit_s,

@@ -8,26 +8,25 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from pantau.db.connect import connect
 from pantau.db.migrate import migrate
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
 from pantau.settings import StackSettings
-from pantau.stack.local import LocalStack
+from pantau.stack.local import LocalStack, StackState
 
 
-def _spawn(args: list[str], env: dict[str, str], log_path: str) -> subprocess.Popen[bytes]:
-    log = open(log_path, "ab")  # noqa: SIM115 (the child owns it)
-    return subprocess.Popen(
-        [sys.executable, "-m", "pantau.cli", *args], env=env, stdout=log, stderr=log
-    )
+def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "pantau.cli", *args], env=env, stdout=log, stderr=log
+        )
 
 
-def run_demo(*, speed: float, duration_s: float | None) -> int:
-    settings = StackSettings()
-    stack = LocalStack(settings)
-    was_running = stack.read_state() is not None and "running" in "".join(stack.status().values())
+def _prepare(stack: LocalStack) -> StackState:
+    """Stack up, schema migrated, fleet loaded."""
     t0 = time.monotonic()
     state = stack.up()
     print(f"stack up in {time.monotonic() - t0:.1f} s: {state.mqtt_url}, {state.database_url}")
@@ -37,20 +36,62 @@ def run_demo(*, speed: float, duration_s: float | None) -> int:
     with connect(state.database_url) as conn:
         result = load_into(conn, fleet)
     print(f"fleet {fleet.name}: {result.zones} zones, {result.sensors} sensors")
+    return state
 
+
+def _watch(
+    state: StackState,
+    children: dict[str, subprocess.Popen[bytes]],
+    logs: Path,
+    stop: threading.Event,
+    deadline: float | None,
+) -> int:
+    """Print readings/s, rows and rejects every 2 s until stopped; 1 if a child died."""
+    last_rows, last_t = 0, time.monotonic()
+    with connect(state.database_url, autocommit=True) as conn:
+        while not stop.wait(2.0):
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM readings), (SELECT count(*) FROM rejects)"
+            ).fetchone()
+            rows, rejects = (int(row[0]), int(row[1])) if row else (0, 0)
+            now = time.monotonic()
+            rate = (rows - last_rows) / (now - last_t)
+            last_rows, last_t = rows, now
+            print(
+                f"\r{rate:8.0f} readings/s  {rows:10d} rows stored  {rejects:6d} rejects",
+                end="",
+                flush=True,
+            )
+            for name, child in children.items():
+                if child.poll() is not None:
+                    tail = (logs / f"{name}.log").read_text(errors="replace").splitlines()[-8:]
+                    print(f"\n`pantau {name}` stopped unexpectedly; the end of its log:")
+                    print("\n".join("  " + line for line in tail))
+                    return 1
+            if deadline is not None and now >= deadline:
+                break
+    return 0
+
+
+def run_demo(*, speed: float, duration_s: float | None) -> int:
+    settings = StackSettings()
+    stack = LocalStack(settings)
+    was_running = any(line.startswith("running") for line in stack.status().values())
+    state = _prepare(stack)
     env = {
         **os.environ,
         "PANTAU_DATABASE_URL": state.database_url,
         "PANTAU_MQTT_URL": state.mqtt_url,
         "PANTAU_STATE_DIR": state.state_dir,
     }
-    logs = settings.state_dir.resolve()
-    children = [
-        _spawn(["ingest"], env, str(logs / "ingest.log")),
-        _spawn(["simulate", "--speed", str(speed)], env, str(logs / "simulate.log")),
-    ]
+    logs = Path(state.state_dir)
+    children = {
+        "ingest": _spawn(["ingest"], env, logs / "ingest.log"),
+        "simulate": _spawn(["simulate", "--speed", str(speed)], env, logs / "simulate.log"),
+    }
     print(
-        f"simulating the Jepara fleet at {speed:g}x; logs in {logs}/ingest.log and simulate.log\n"
+        f"simulating the Jepara fleet at {speed:g}x (from a day ago, catching up to now); "
+        f"logs: {logs}/ingest.log, {logs}/simulate.log\n"
         f"look at the data:  psql {state.database_url} -c 'SELECT * FROM readings_named "
         "ORDER BY ts DESC LIMIT 20'\n"
         f"watch the traffic: mosquitto_sub -p {state.mqtt_port} -t 'pantau/v1/#' -v\n"
@@ -60,39 +101,17 @@ def run_demo(*, speed: float, duration_s: float | None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     deadline = time.monotonic() + duration_s if duration_s else None
-    last_rows, last_t = 0, time.monotonic()
-    exit_code = 0
     try:
-        with connect(state.database_url, autocommit=True) as conn:
-            while not stop.wait(2.0):
-                rows = conn.execute("SELECT count(*) FROM readings").fetchone()
-                rejects = conn.execute("SELECT count(*) FROM rejects").fetchone()
-                n = int(rows[0]) if rows else 0
-                now = time.monotonic()
-                rate = (n - last_rows) / (now - last_t)
-                last_rows, last_t = n, now
-                print(
-                    f"\r{rate:8.0f} readings/s  {n:10d} rows stored  "
-                    f"{int(rejects[0]) if rejects else 0:6d} rejects",
-                    end="",
-                    flush=True,
-                )
-                if any(c.poll() is not None for c in children):
-                    print("\na demo process stopped unexpectedly; see its log in", logs)
-                    exit_code = 1
-                    break
-                if deadline and now >= deadline:
-                    break
+        return _watch(state, children, logs, stop, deadline)
     finally:
         print()
-        for child in children:
+        for child in children.values():
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
-        for child in children:
+        for child in children.values():
             try:
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 child.kill()
         if not was_running:
             print("stopped: " + ", ".join(stack.down()))
-    return exit_code

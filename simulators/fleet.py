@@ -111,7 +111,7 @@ class FleetSimulator:
                 continue
             values = group.model.sample(idx, slot_s.astype(np.float64), self.rng)
             names = list(values)
-            table = np.stack([values[name][idx] for name in names], axis=1).tolist()
+            table = np.stack([values[name] for name in names], axis=1).tolist()
             for row, i, ts_s in zip(table, idx.tolist(), slot_s.tolist(), strict=True):
                 body: dict[str, float | int] = {"ts": ts_s * 1000}
                 body.update(zip(names, row, strict=True))

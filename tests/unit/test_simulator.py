@@ -63,6 +63,23 @@ def test_every_sensor_reports_at_its_interval():
     assert [m.ts_ms for m in messages] == sorted(m.ts_ms for m in messages)
 
 
+def test_each_payload_is_one_sensor_at_one_time():
+    # A two-hour window holds several report slots per sensor: each payload must describe one
+    # bin at one time, so distance and fill agree with that bin's depth.
+    fleet = load_fleet()
+    depth = {s.id: float(s.params["depth_cm"]) for s in fleet.sensors if s.kind == "waste_bin"}
+    sim = FleetSimulator(fleet, seed=5, topic_root="r")
+    checked = 0
+    for m in sim.step(DAY_START, DAY_START + 7200):
+        kind, sensor_id = m.topic.split("/")[1:]
+        if kind == "waste_bin":
+            body = orjson.loads(m.payload)
+            expected = max(depth[sensor_id] * (1 - body["fill_pct"] / 100), 0.0)
+            assert abs(body["distance_cm"] - expected) <= 0.11
+            checked += 1
+    assert checked == 2 * len(depth) * 4
+
+
 def test_bin_distance_agrees_with_fill_and_depth():
     rng = np.random.default_rng(3)
     depth = np.full(50, 110.0)

@@ -1,0 +1,144 @@
+"""Readings through the real broker into the real TimescaleDB."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from pantau.registry.fleet import load_fleet
+from pantau.registry.load import load_into
+from pantau.stack.processes import free_port
+from tests.services import pantau_env, wait_for
+
+pytestmark = pytest.mark.integration
+
+BIN = "WB-W-DMS-01-001"
+STATION = "AQ-CENTRE"
+
+
+@pytest.fixture
+def fleet_db(db_url):
+    with psycopg.connect(db_url) as conn:
+        load_into(conn, load_fleet())
+    return db_url
+
+
+def mosquitto_pub(port: int, topic: str, payload: str | bytes) -> None:
+    """Publish with the C client at QoS 1: a client Pantau did not write."""
+    args = ["mosquitto_pub", "-p", str(port), "-q", "1", "-t", topic, "-V", "mqttv311"]
+    data = payload.encode() if isinstance(payload, str) else payload
+    subprocess.run([*args, "-s"], input=data, check=True, timeout=20)
+
+
+def rows(url: str, query: str, *params: object) -> list[tuple[object, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def test_reading_from_mosquitto_pub_lands_with_sensor_metric_value_and_time(
+    stack, fleet_db, topic_root, worker_factory
+):
+    worker_factory(fleet_db, topic_root)
+    mosquitto_pub(
+        stack.mqtt_port,
+        f"{topic_root}/waste_bin/{BIN}",
+        '{"ts": "2026-11-28T08:20:00+07:00", "fill_pct": 42.5}',
+    )
+    got = wait_for(
+        lambda: rows(fleet_db, "SELECT sensor_id, kind, metric, value, ts FROM readings_named"),
+        what="the reading in readings",
+    )
+    assert got == [(BIN, "waste_bin", "fill_pct", 42.5, datetime(2026, 11, 28, 1, 20, tzinfo=UTC))]
+    latest = rows(fleet_db, "SELECT value FROM latest")
+    assert latest == [(42.5,)]
+
+
+def test_bad_input_is_recorded_and_valid_readings_still_land(
+    stack, fleet_db, topic_root, worker_factory
+):
+    running = worker_factory(fleet_db, topic_root)
+    base = f"{topic_root}/air_quality/{STATION}"
+    mosquitto_pub(stack.mqtt_port, base, '{"ts": 1795828800, "pm25_ugm3": 35.5, "pm10_ugm3": -3}')
+    mosquitto_pub(stack.mqtt_port, base, b"\x00\xffnot json")
+    mosquitto_pub(stack.mqtt_port, f"{topic_root}/air_quality/NOPE-1", '{"ts": 1795828800, "x": 1}')
+    mosquitto_pub(stack.mqtt_port, f"{topic_root}/footfall/{STATION}", '{"ts": 1795828800}')
+    mosquitto_pub(stack.mqtt_port, base, '{"ts": 4102444800, "pm25_ugm3": 10}')  # year 2100
+    mosquitto_pub(stack.mqtt_port, base, '{"ts": 1795828860, "pm25_ugm3": 12, "lux": 3}')
+    rejects = wait_for(
+        lambda: (
+            r
+            if len(r := rows(fleet_db, "SELECT reason, metric, topic FROM rejects ORDER BY 1, 2"))
+            >= 6
+            else None
+        ),
+        what="six rejects",
+    )
+    assert [(r[0], r[1]) for r in rejects] == [
+        ("kind_mismatch", None),
+        ("malformed_payload", None),
+        ("out_of_range", "pm10_ugm3"),
+        ("ts_in_future", "pm25_ugm3"),
+        ("unknown_metric", "lux"),
+        ("unknown_sensor", None),
+    ]
+    assert rows(fleet_db, "SELECT metric, value FROM readings_named ORDER BY ts") == [
+        ("pm25_ugm3", 35.5),
+        ("pm25_ugm3", 12.0),
+    ]
+    payload = rows(
+        fleet_db, "SELECT payload, payload_len FROM rejects WHERE reason = 'malformed_payload'"
+    )
+    assert payload == [(b"\x00\xffnot json", 10)]
+    counters = running.shutdown()
+    assert counters.rejects == 6
+    assert counters.readings == 2
+
+
+def test_the_same_message_twice_is_stored_and_counted_once(
+    stack, fleet_db, topic_root, worker_factory
+):
+    running = worker_factory(fleet_db, topic_root)
+    topic = f"{topic_root}/waste_bin/{BIN}"
+    message = '{"ts": 1795828800, "fill_pct": 10, "battery_v": 3.9}'
+    # In separate batches: the second insert hits the primary key.
+    for n in (1, 2):
+        mosquitto_pub(stack.mqtt_port, topic, message)
+        wait_for(lambda n=n: running.worker.counters.messages == n, what=f"message {n}")
+    # In one batch: a gateway repeating itself within a message.
+    mosquitto_pub(stack.mqtt_port, topic, f"[{message}, {message}]")
+    wait_for(lambda: running.worker.counters.messages == 3, what="message 3")
+    assert rows(fleet_db, "SELECT count(*) FROM readings") == [(2,)]
+    counters = running.shutdown()
+    assert counters.readings == 8  # valid readings seen
+    assert counters.inserted == 2  # newly stored: what processing will see
+
+
+def test_latest_never_moves_backwards(stack, fleet_db, topic_root, worker_factory):
+    running = worker_factory(fleet_db, topic_root)
+    topic = f"{topic_root}/waste_bin/{BIN}"
+    mosquitto_pub(stack.mqtt_port, topic, '{"ts": 1795828860, "fill_pct": 60}')
+    wait_for(lambda: running.worker.counters.messages == 1, what="first message")
+    mosquitto_pub(stack.mqtt_port, topic, '{"ts": 1795828800, "fill_pct": 50}')  # late
+    wait_for(lambda: running.worker.counters.messages == 2, what="late message")
+    assert rows(fleet_db, "SELECT count(*) FROM readings") == [(2,)]
+    assert rows(fleet_db, "SELECT value FROM latest") == [(60.0,)]
+
+
+def test_ingest_with_the_database_down_names_the_problem(stack, topic_root):
+    dead = f"postgresql://pantau@127.0.0.1:{free_port()}/pantau"
+    result = subprocess.run(
+        [sys.executable, "-m", "pantau.cli", "ingest"],
+        env=pantau_env(PANTAU_DATABASE_URL=dead, PANTAU_MQTT_URL=stack.mqtt_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 4
+    assert "cannot connect to the database at" in result.stderr
+    assert "fix:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,109 @@
+"""`pantau stack up | status | down` through the real command, on free ports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pantau.stack.processes import cmdline, free_port, port_open
+from tests.services import make_state_dir, pantau_env
+
+pytestmark = pytest.mark.integration
+
+
+def pantau(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pantau.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def server_pids() -> set[int]:
+    pids = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            line = cmdline(int(proc.name))
+            if "mosquitto" in line or "postgres" in line:
+                pids.add(int(proc.name))
+    return pids
+
+
+@pytest.fixture
+def stack_env():
+    state_dir = make_state_dir("pantau-stackcli-")
+    env = pantau_env(
+        PANTAU_STATE_DIR=str(state_dir),
+        PANTAU_STACK_MQTT_PORT=str(free_port()),
+        PANTAU_STACK_PG_PORT=str(free_port()),
+        PANTAU_STACK_FSYNC="false",
+    )
+    yield state_dir, env
+    pantau("stack", "down", env=env)
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def test_up_twice_status_down_then_up_again(stack_env):
+    state_dir, env = stack_env
+    others_before = server_pids()
+
+    first = pantau("stack", "up", env=env)
+    assert first.returncode == 0, first.stderr
+    state = json.loads((state_dir / "stack.json").read_text())
+    pids = {state["mosquitto_pid"], state["postgres_pid"]}
+    assert f"PANTAU_DATABASE_URL={state['database_url']}" in first.stdout
+    assert f"PANTAU_MQTT_URL={state['mqtt_url']}" in first.stdout
+    assert port_open(state["mqtt_port"])
+    assert port_open(state["pg_port"])
+
+    second = pantau("stack", "up", env=env)
+    assert second.returncode == 0, second.stderr
+    again = json.loads((state_dir / "stack.json").read_text())
+    assert {again["mosquitto_pid"], again["postgres_pid"]} == pids  # nothing restarted
+
+    status = pantau("stack", "status", env=env)
+    assert f"running, pid {state['mosquitto_pid']}" in status.stdout
+    assert f"running, pid {state['postgres_pid']}" in status.stdout
+
+    down = pantau("stack", "down", env=env)
+    assert down.returncode == 0, down.stderr
+    assert f"mosquitto (pid {state['mosquitto_pid']})" in down.stdout
+    assert f"postgres (pid {state['postgres_pid']})" in down.stdout
+    for pid in pids:
+        assert str(state_dir) not in cmdline(pid), f"pid {pid} still runs"
+    assert not port_open(state["mqtt_port"])
+    assert not port_open(state["pg_port"])
+    # Other servers on this machine (the system's, other test stacks) were left alone.
+    assert others_before - pids <= server_pids()
+    assert "not running" in pantau("stack", "status", env=env).stdout
+
+    third = pantau("stack", "up", env=env)
+    assert third.returncode == 0, third.stderr
+    restarted = json.loads((state_dir / "stack.json").read_text())
+    assert port_open(restarted["mqtt_port"])
+    assert port_open(restarted["pg_port"])
+    # The data directory was kept: the cluster is the same one.
+    assert (state_dir / "postgres/data/PG_VERSION").exists()
+
+
+def test_port_taken_by_another_program_is_a_clear_error(stack_env):
+    _, env = stack_env
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        env = {**env, "PANTAU_STACK_MQTT_PORT": str(blocker.getsockname()[1])}
+        result = pantau("stack", "up", env=env)
+    assert result.returncode == 2
+    assert "already in use" in result.stderr
+    assert "PANTAU_STACK_MQTT_PORT" in result.stderr
