@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ingest.decode import Decoded
+from ingest.decoded import Decoded
 from processing.arrays import F64Array, I16Array, I32Array, I64Array, U8Array
 
 PAYLOAD_KEEP_BYTES = 1024  # rejects keep at most this much of the raw payload
@@ -36,6 +36,7 @@ class RejectRow:
     detail: str
     sensor_id: str | None = None
     metric: str | None = None
+    message: int = -1  # index of the message in its batch (not stored)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class Batch:
             detail=clean_text(detail) or "",
             sensor_id=clean_text(m.sensor_id),
             metric=clean_text(metric),
+            message=index,
         )
 
     def add_readings(

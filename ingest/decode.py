@@ -3,7 +3,9 @@
 Accepted payloads (DESIGN.md section 4):
 
 - a JSON object of metrics with ``ts``: ``{"ts": "2026-11-28T09:00:00+07:00", "fill_pct": 42.5}``;
-- a JSON array of such objects (gateways batch several readings in one message).
+- a JSON array of such objects (gateways batch several readings in one message);
+- a SenML pack (RFC 8428 section 5, decoded by :mod:`ingest.senml`): a JSON array whose first
+  element is an object with a SenML label (``bn``, ``bt``, ``n``, ``v``, ...) and no ``ts``.
 
 ``ts`` is ISO 8601 with an offset (``Z`` or ``+07:00``), or epoch seconds, or epoch
 milliseconds (a number of magnitude 1e11 or more is taken as milliseconds: 1e11 s is the year
@@ -13,47 +15,36 @@ would shift every reading by hours.
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field
+import re
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from ingest.decoded import (
+    BAD_STRUCTURE,
+    BAD_TS,
+    DUPLICATE_KEY,
+    MALFORMED,
+    MISSING_TS,
+    TOO_LARGE,
+    TOO_MANY,
+    WRONG_TYPE,
+    Decoded,
+    Problem,
+)
+from ingest.senml import decode_senml
+
 MS_THRESHOLD = 1e11
+# Timestamps must lie in 1970..9999 (they become int64 milliseconds and datetimes downstream);
+# whether one is plausible for its sensor is validation's business.
+MAX_TS_MS = 253_402_300_799_999
+_KEY = re.compile(rb'"\s*:')
 
-# Reason codes of problems found while decoding (stored in rejects.reason).
-MALFORMED = "malformed_payload"
-BAD_STRUCTURE = "bad_structure"
-MISSING_TS = "missing_ts"
-BAD_TS = "bad_ts"
-WRONG_TYPE = "wrong_type"
-TOO_LARGE = "payload_too_large"
-TOO_MANY = "too_many_readings"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A rejected message (``metric`` None) or a rejected reading of a message."""
-
-    reason: str
-    detail: str
-    metric: str | None = None
-
-
-@dataclass
-class Decoded:
-    """Readings of one message, in payload order, plus what was rejected while decoding."""
-
-    metrics: list[str] = field(default_factory=list)
-    ts_ms: list[int] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-
-    def add(self, metric: str, ts_ms: int, value: float) -> None:
-        self.metrics.append(metric)
-        self.ts_ms.append(ts_ms)
-        self.values.append(value)
+# Any of these in the first element of an array, with no "ts", makes the array a SenML pack.
+SENML_KEYS = frozenset({"bn", "bt", "n", "v", "bu", "bver", "vs", "vb", "vd", "ut"})
 
 
 def parse_ts(raw: Any) -> int:
@@ -66,8 +57,10 @@ def parse_ts(raw: Any) -> int:
     if isinstance(raw, int | float):
         if not math.isfinite(raw):
             raise ValueError("ts is not finite")
-        ms = raw if abs(raw) >= MS_THRESHOLD else raw * 1000
-        return round(ms)
+        ms = round(raw if abs(raw) >= MS_THRESHOLD else raw * 1000)
+        if not 0 <= ms <= MAX_TS_MS:
+            raise ValueError(f"ts {raw!r} is outside the years 1970 to 9999")
+        return ms
     if isinstance(raw, str):
         try:
             parsed = datetime.fromisoformat(raw)
@@ -75,7 +68,10 @@ def parse_ts(raw: Any) -> int:
             raise ValueError(f"ts {raw[:40]!r} is not ISO 8601") from None
         if parsed.tzinfo is None:
             raise ValueError(f"ts {raw[:40]!r} has no UTC offset")
-        return round(parsed.timestamp() * 1000)
+        ms = round(parsed.timestamp() * 1000)
+        if not 0 <= ms <= MAX_TS_MS:
+            raise ValueError(f"ts {raw[:40]!r} is outside the years 1970 to 9999")
+        return ms
     raise ValueError(f"ts must be a string or a number, not {type(raw).__name__}")
 
 
@@ -103,8 +99,50 @@ def _decode_object(obj: dict[str, Any], out: Decoded, max_readings: int) -> None
         out.add(key, ts_ms, float(value))
 
 
-def decode(payload: bytes, *, max_bytes: int, max_readings: int) -> Decoded:
-    """Decode one message payload."""
+def _count_keys(doc: Any) -> int:
+    if isinstance(doc, dict):
+        return len(doc) + sum(_count_keys(v) for v in doc.values())
+    if isinstance(doc, list):
+        return sum(_count_keys(v) for v in doc)
+    return 0
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(next(k for k in keys if keys.count(k) > 1))
+    return dict(pairs)
+
+
+def duplicate_key(payload: bytes, doc: Any) -> str | None:
+    """A key that appears twice in one JSON object of ``payload``, or None.
+
+    RFC 8259 section 4 leaves duplicate names undefined and parsers keep one of the values
+    silently, so such a payload is rejected rather than guessed at. The fast parser does not
+    report them: when the payload has more ``"key":`` patterns than the parsed objects have keys,
+    the slower standard parser checks precisely (a ``":`` inside a string value also triggers it).
+    """
+    if len(_KEY.findall(payload)) <= _count_keys(doc):
+        return None
+    try:
+        json.loads(payload, object_pairs_hook=_reject_duplicates)
+    except ValueError as exc:
+        return str(exc)[:100]
+    return None
+
+
+def is_senml(doc: list[Any]) -> bool:
+    """Whether a JSON array is a SenML pack rather than a gateway's array of objects."""
+    first = doc[0] if doc else None
+    return isinstance(first, dict) and "ts" not in first and not SENML_KEYS.isdisjoint(first)
+
+
+def decode(payload: bytes, *, max_bytes: int, max_readings: int, now_ms: int) -> Decoded:
+    """Decode one message payload.
+
+    ``now_ms`` is when the message was received (Unix ms). SenML times relative to "now" are
+    resolved against it.
+    """
     out = Decoded()
     if len(payload) > max_bytes:
         out.problems.append(Problem(TOO_LARGE, f"{len(payload)} bytes > limit {max_bytes}"))
@@ -114,8 +152,13 @@ def decode(payload: bytes, *, max_bytes: int, max_readings: int) -> Decoded:
     except orjson.JSONDecodeError as exc:
         out.problems.append(Problem(MALFORMED, f"not JSON: {exc}"[:200]))
         return out
+    if (key := duplicate_key(payload, doc)) is not None:
+        out.problems.append(Problem(DUPLICATE_KEY, f"key {key!r} appears twice in one object"))
+        return out
     if isinstance(doc, dict):
         _decode_object(doc, out, max_readings)
+    elif isinstance(doc, list) and is_senml(doc):
+        decode_senml(doc, out, now_ms=now_ms, max_readings=max_readings)
     elif isinstance(doc, list):
         if not doc:
             out.problems.append(Problem(BAD_STRUCTURE, "empty array"))

@@ -7,22 +7,27 @@ flush, returns the ack handles of every message whose data (readings and rejects
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import psycopg
 
-from ingest.batch import Batch, Message
+from ingest.batch import Batch, Columns, Message, RejectRow
+from ingest.dberrors import is_transient
 from ingest.decode import decode
 from ingest.registry import Registry
 from ingest.topic import parse_topic
 from ingest.writer import Readings, Writer
+from processing.arrays import I64Array
 from processing.keys import first_occurrence
 from processing.validate import Reason, validate
 
 logger = logging.getLogger(__name__)
 
 BAD_TOPIC = "bad_topic"
+DB_REJECTED = "db_rejected"
 UNKNOWN_SENSOR = "unknown_sensor"
 KIND_MISMATCH = "kind_mismatch"
 REASON_NAMES = {int(r): r.code for r in Reason}
@@ -42,6 +47,7 @@ class FlushResult:
     readings: int  # valid readings in the batch, duplicates included
     inserted: int  # of which newly stored (what downstream processing sees)
     rejects: int
+    rejects_by_reason: dict[str, int]
     commit_s: float
 
 
@@ -84,6 +90,7 @@ class Pipeline:
             payload,
             max_bytes=self.limits.max_payload_bytes,
             max_readings=self.limits.max_readings_per_message,
+            now_ms=received_ms,
         )
         for problem in decoded.problems:
             self.batch.reject(index, problem.reason, problem.detail, problem.metric)
@@ -105,7 +112,12 @@ class Pipeline:
         return batch.n_readings >= max_readings or now_ms - started >= max_age_ms
 
     def flush(self, writer: Writer, now_ms: int) -> FlushResult:
-        """Validate and write the batch in one transaction; the batch is kept if writing fails."""
+        """Validate and write the batch in one transaction; the batch is kept if writing fails.
+
+        A transient database error propagates (the caller retries the same batch). A permanent
+        one (the database refuses some row) makes the batch be written message by message, and
+        the readings of a message the database refuses become ``db_rejected`` rejects.
+        """
         batch = self.batch
         cols = batch.columns()
         reason = validate(
@@ -121,28 +133,67 @@ class Pipeline:
         valid = reason == 0
         rejects = list(batch.rejects)
         for i in np.flatnonzero(~valid).tolist():
-            code = int(reason[i])
-            message = int(cols.message[i])
             detail = f"value {cols.value[i]!r} at ts_ms {int(cols.ts_ms[i])}"
             rejects.append(
-                batch.reject_row(message, REASON_NAMES[code], detail, cols.metric_name[i])
+                batch.reject_row(
+                    int(cols.message[i]), REASON_NAMES[int(reason[i])], detail, cols.metric_name[i]
+                )
             )
         keep = np.flatnonzero(valid)
-        unique = first_occurrence(cols.sensor_key[keep], cols.metric_id[keep], cols.ts_ms[keep])
-        keep = keep[unique]
-        readings = Readings(
-            sensor_key=cols.sensor_key[keep],
-            metric_id=cols.metric_id[keep],
-            ts_ms=cols.ts_ms[keep],
-            value=cols.value[keep],
-        )
-        result = writer.write(readings, rejects)
+        keep = keep[first_occurrence(cols.sensor_key[keep], cols.metric_id[keep], cols.ts_ms[keep])]
+        try:
+            result = writer.write(_readings(cols, keep), rejects)
+            inserted, commit_s = int(result.inserted.sum()), result.commit_s
+        except psycopg.Error as exc:
+            if is_transient(exc):
+                raise
+            logger.error(
+                "the database refused a batch of %d messages (%s: %s); writing them one by one",
+                len(batch.messages),
+                exc.sqlstate,
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+            )
+            inserted, commit_s, rejects = self._write_each(writer, cols, keep, rejects)
         self.batch = Batch()
         return FlushResult(
             acks=[m.ack for m in batch.messages],
             messages=len(batch.messages),
             readings=int(valid.sum()),
-            inserted=int(result.inserted.sum()),
-            rejects=result.rejects,
-            commit_s=result.commit_s,
+            inserted=inserted,
+            rejects=len(rejects),
+            rejects_by_reason=dict(Counter(r.reason for r in rejects)),
+            commit_s=commit_s,
         )
+
+    def _write_each(
+        self, writer: Writer, cols: Columns, keep: I64Array, rejects: list[RejectRow]
+    ) -> tuple[int, float, list[RejectRow]]:
+        """Write message by message; returns (inserted, seconds, all rejects written)."""
+        inserted, commit_s, written = 0, 0.0, []
+        for index in range(len(self.batch.messages)):
+            mine = keep[cols.message[keep] == index]
+            own_rejects = [r for r in rejects if r.message == index]
+            try:
+                result = writer.write(_readings(cols, mine), own_rejects)
+                inserted += int(result.inserted.sum())
+            except psycopg.Error as exc:
+                if is_transient(exc):
+                    raise
+                detail = f"{exc.sqlstate}: {str(exc).strip()[:150]}"
+                own_rejects = own_rejects + [
+                    self.batch.reject_row(index, DB_REJECTED, detail, cols.metric_name[i])
+                    for i in mine.tolist()
+                ]
+                result = writer.write(_readings(cols, mine[:0]), own_rejects)
+            commit_s += result.commit_s
+            written.extend(own_rejects)
+        return inserted, commit_s, written
+
+
+def _readings(cols: Columns, rows: I64Array) -> Readings:
+    return Readings(
+        sensor_key=cols.sensor_key[rows],
+        metric_id=cols.metric_id[rows],
+        ts_ms=cols.ts_ms[rows],
+        value=cols.value[rows],
+    )

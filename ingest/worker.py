@@ -34,26 +34,17 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from ingest.dberrors import is_transient
+from ingest.metrics import IngestMetrics
 from ingest.pipeline import FlushResult, Limits, Pipeline
 from ingest.registry import Registry
 from ingest.topic import telemetry_filter
 from ingest.writer import Writer
 from pantau.db.connect import connect
+from pantau.errors import ConfigError, ServiceUnavailableError
 from pantau.settings import IngestSettings, MqttEndpoint
 
 logger = logging.getLogger(__name__)
-
-# SQLSTATE classes after which the same transaction may succeed later.
-TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "58")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether a database error is worth retrying (connection lost, server restarting, ...)."""
-    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-        state = getattr(exc, "sqlstate", None)
-        return state is None or state[:2] in TRANSIENT_SQLSTATE_CLASSES
-    state = getattr(exc, "sqlstate", None)
-    return bool(state) and str(state)[:2] in TRANSIENT_SQLSTATE_CLASSES
 
 
 def now_ms() -> int:
@@ -94,10 +85,17 @@ class Worker:
         self.stopping = False
         self.ready = threading.Event()  # connected and subscribed
         self.counters = Counters()
+        self.metrics = IngestMetrics()
         self.registry = Registry()
         self.conn: psycopg.Connection[Any] | None = None
         self.writer: Writer | None = None
         self.client = self._make_client()
+        limits = Limits(
+            max_payload_bytes=settings.max_payload_bytes,
+            max_readings_per_message=settings.max_readings_per_message,
+            future_tolerance_ms=settings.future_tolerance_s * 1000,
+        )
+        self.pipeline = Pipeline(settings.topic_root, self.registry, limits, self._reload_registry)
 
     # -- MQTT (paho's network thread runs the callbacks) --------------------------------------
 
@@ -195,17 +193,20 @@ class Worker:
     def run(self, stop: threading.Event) -> Counters:
         """Ingest until ``stop`` is set. Fails fast if the database is unreachable at start."""
         self._open_db()
+        if self.settings.metrics_port:
+            try:
+                self.metrics.serve(self.settings.metrics_port)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot serve metrics on port {self.settings.metrics_port}: {exc}",
+                    "choose another PANTAU_INGEST_METRICS_PORT, or 0 to turn metrics off",
+                ) from exc
         logger.info(
             "registry: %d sensors, %d metrics",
             len(self.registry.sensors),
             len(self.registry.metric_ids),
         )
-        limits = Limits(
-            max_payload_bytes=self.settings.max_payload_bytes,
-            max_readings_per_message=1000,
-            future_tolerance_ms=self.settings.future_tolerance_s * 1000,
-        )
-        pipeline = Pipeline(self.settings.topic_root, self.registry, limits, self._reload_registry)
+        pipeline = self.pipeline
         self.client.connect_async(
             self.endpoint.host,
             self.endpoint.port,
@@ -269,10 +270,11 @@ class Worker:
                 assert self.writer is not None
                 result = pipeline.flush(self.writer, now_ms())
                 break
-            except psycopg.Error as exc:
-                if not is_transient(exc):
+            except (psycopg.Error, ServiceUnavailableError) as exc:
+                if isinstance(exc, psycopg.Error) and not is_transient(exc):
                     raise
                 self.counters.db_retries += 1
+                self.metrics.db_retries.inc()
                 logger.warning(
                     "database unavailable (%s); %d messages wait unacknowledged; retry in %.1f s",
                     str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
@@ -284,11 +286,21 @@ class Worker:
                     return False
                 delay_s = min(delay_s * 2, 10.0)
         self.counters.add(result)
+        self.metrics.record_flush(
+            result.messages, result.readings, result.inserted, result.rejects_by_reason,
+            result.commit_s,
+        )  # fmt: skip
+        self._ack(result.acks)
+        self.metrics.unacked.set(self.inbox.qsize() + len(pipeline.batch.messages))
+        return True
+
+    def _ack(self, acks: list[tuple[int, int, int]]) -> None:
+        """PUBACK, in receive order, what this connection received; the broker redelivers the
+        rest (messages of an earlier connection) and the primary key drops the duplicates."""
         generation = self.generation
-        for gen, mid, qos in result.acks:
+        for gen, mid, qos in acks:
             if gen == generation and qos > 0:
                 self.client.ack(mid, qos)
-        return True
 
     def _log_summary(self, last: Counters) -> None:
         c = self.counters

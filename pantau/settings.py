@@ -108,8 +108,14 @@ class IngestSettings(CommonSettings):
     receive_maximum: int = Field(1000, ge=1, le=65535, description="MQTT v5 receive maximum.")
     session_expiry_s: int = Field(7 * 86400, ge=0, description="MQTT v5 session expiry interval.")
     max_payload_bytes: int = Field(256 * 1024, ge=64, description="Larger payloads are rejected.")
+    max_readings_per_message: int = Field(
+        1000, ge=1, description="Readings of a message beyond this are rejected."
+    )
     future_tolerance_s: int = Field(300, ge=0, description="Readings further ahead are rejected.")
     summary_every_s: float = Field(10.0, gt=0, description="Period of the one-line log summary.")
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="Serve Prometheus /metrics on 127.0.0.1:<port>; 0: off."
+    )
 
 
 class SimulateSettings(CommonSettings):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Protocol, TextIO
 
 import paho.mqtt.client as mqtt
@@ -37,7 +38,10 @@ class MqttSink:
         self.client.max_queued_messages_set(0)
         self._connected = threading.Event()
         self.client.on_connect = self._on_connect
-        self.last: mqtt.MQTTMessageInfo | None = None
+        self.client.on_publish = self._on_publish
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.sent = 0
+        self.acked = 0
         try:
             self.client.connect(endpoint.host, endpoint.port, keepalive=30)
         except OSError as exc:
@@ -57,12 +61,27 @@ class MqttSink:
         if not rc.is_failure:
             self._connected.set()
 
-    def send(self, message: Message) -> None:
-        self.last = self.client.publish(message.topic, message.payload, qos=1)
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, rc: ReasonCode, props: Any
+    ) -> None:
+        self.acked += 1
 
-    def close(self) -> None:
-        if self.last is not None:
-            self.last.wait_for_publish(timeout=30)
+    def send(self, message: Message) -> None:
+        # While disconnected, paho keeps QoS 1 messages and sends them after reconnecting.
+        self.client.publish(message.topic, message.payload, qos=1)
+        self.sent += 1
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Wait for the broker to acknowledge everything sent, then disconnect."""
+        deadline = time.monotonic() + timeout_s
+        while self.acked < self.sent and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self.acked < self.sent:
+            logger.warning(
+                "%d of %d messages unacknowledged by the broker at exit",
+                self.sent - self.acked,
+                self.sent,
+            )
         self.client.disconnect()
         self.client.loop_stop()
 

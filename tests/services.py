@@ -101,17 +101,25 @@ class RunningWorker:
         return self.result[0]
 
 
-def start_worker(stack: StackState, db: str, topic_root: str, **overrides: Any) -> RunningWorker:
-    """An ingest worker on its own thread, connected and subscribed when this returns."""
-    settings = IngestSettings(
-        database_url=db,
-        mqtt_url=stack.mqtt_url,
-        topic_root=topic_root,
-        client_id=overrides.pop("client_id", f"test-{uuid.uuid4().hex[:8]}"),
-        batch_max_age_ms=overrides.pop("batch_max_age_ms", 50),
+def start_worker(
+    stack: StackState,
+    db: str,
+    topic_root: str,
+    worker_class: type[Worker] = Worker,
+    **overrides: Any,
+) -> RunningWorker:
+    """An ingest worker on its own thread, connected and subscribed when this returns.
+
+    ``overrides`` are IngestSettings fields (``mqtt_url`` defaults to ``stack``'s broker).
+    """
+    fields: dict[str, Any] = {
+        "mqtt_url": stack.mqtt_url,
+        "client_id": f"test-{uuid.uuid4().hex[:8]}",
+        "batch_max_age_ms": 50,
         **overrides,
-    )
-    worker = Worker(settings)
+    }
+    settings = IngestSettings(database_url=db, topic_root=topic_root, **fields)
+    worker = worker_class(settings)
     stop = threading.Event()
     result: list[Counters] = []
     thread = threading.Thread(target=lambda: result.append(worker.run(stop)), daemon=True)

@@ -17,7 +17,9 @@ def connect(
             url, autocommit=autocommit, connect_timeout=5, application_name=application_name
         )
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        # psycopg's first line says what failed ("connection to server at ... failed: ...").
+        reason = text.splitlines()[0].removeprefix("connection failed: ") if text else "failed"
         raise ServiceUnavailableError(
             f"cannot connect to the database at {mask_url(url)}: {reason}",
             "start it with `pantau stack up` (local stack) or check PANTAU_DATABASE_URL",

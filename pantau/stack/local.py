@@ -78,6 +78,14 @@ class LocalStack:
         )
         return Cluster(toolchain.pg_bindir, config, ServiceUser.for_service("postgres"))
 
+    def parts(self) -> tuple[Broker, Cluster]:
+        """The broker and the cluster of the running stack (fault drills stop and start them)."""
+        state = self.read_state()
+        if state is None:
+            raise ConfigError(f"no local stack in {self.state_dir}", "run `pantau stack up`")
+        toolchain = install.detect()
+        return self._broker(toolchain, state.mqtt_port), self._cluster(toolchain, state.pg_port)
+
     def read_state(self) -> StackState | None:
         try:
             return StackState(**json.loads((self.state_dir / STATE_FILE).read_text()))

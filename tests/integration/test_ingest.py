@@ -142,3 +142,23 @@ def test_ingest_with_the_database_down_names_the_problem(stack, topic_root):
     assert "cannot connect to the database at" in result.stderr
     assert "fix:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_rows_the_database_refuses_become_rejects_and_the_rest_lands(
+    stack, fleet_db, topic_root, worker_factory
+):
+    with psycopg.connect(fleet_db) as conn:
+        # A stand-in for any permanent refusal (a constraint added by an operator, say).
+        conn.execute("ALTER TABLE readings ADD CONSTRAINT not_13 CHECK (value <> 13)")
+    running = worker_factory(fleet_db, topic_root, batch_max_age_ms=500)
+    topic = f"{topic_root}/waste_bin/{BIN}"
+    for ts, value in ((1795828800, 10), (1795828860, 13), (1795828920, 14)):
+        mosquitto_pub(stack.mqtt_port, topic, f'{{"ts": {ts}, "fill_pct": {value}}}')
+    wait_for(lambda: running.worker.counters.messages == 3, what="three messages")
+    assert rows(fleet_db, "SELECT value FROM readings ORDER BY ts") == [(10.0,), (14.0,)]
+    refused = rows(fleet_db, "SELECT reason, metric, detail FROM rejects")
+    assert len(refused) == 1
+    assert refused[0][:2] == ("db_rejected", "fill_pct")
+    assert refused[0][2].startswith("23514")  # check_violation
+    counters = running.shutdown()
+    assert counters.inserted == 2

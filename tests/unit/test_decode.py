@@ -6,8 +6,8 @@ import pytest
 
 from ingest import decode as d
 
-LIMITS = {"max_bytes": 4096, "max_readings": 10}
 TS_MS = 1_795_828_800_000  # 2026-11-28T01:20:00Z
+LIMITS = {"max_bytes": 4096, "max_readings": 10, "now_ms": TS_MS}
 
 
 def test_object_with_iso_timestamp():
@@ -103,3 +103,29 @@ def test_array_items_that_are_not_objects():
     out = d.decode(b'[{"ts": 1795828800, "tilt": 1}, 5, "x"]', **LIMITS)
     assert out.metrics == ["tilt"]
     assert [p.reason for p in out.problems] == [d.BAD_STRUCTURE, d.BAD_STRUCTURE]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"ts": 1795828800, "fill_pct": 1, "fill_pct": 2}',
+        b'{"ts": 1795828800, "fill_pct" : 1, "fill_pct"\n: 2}',
+        b'[{"ts": 1795828800, "tilt": 1}, {"ts": 1, "ts": 2, "tilt": 1}]',
+    ],
+)
+def test_duplicate_keys_are_rejected_not_guessed(payload):
+    out = d.decode(payload, **LIMITS)
+    assert out.metrics == []
+    assert [p.reason for p in out.problems] == [d.DUPLICATE_KEY]
+
+
+def test_colons_inside_strings_are_not_duplicate_keys():
+    out = d.decode(b'{"ts": "2026-11-28T08:20:00+07:00", "note\\":": 1, "tilt": 2}', **LIMITS)
+    assert out.metrics == ['note":', "tilt"]
+    assert out.problems == []
+
+
+@pytest.mark.parametrize("raw", [1e300, -5, "0001-01-01T00:00:00+00:00", 10**20])
+def test_timestamps_outside_1970_to_9999(raw):
+    with pytest.raises(ValueError, match="outside the years 1970 to 9999"):
+        d.parse_ts(raw)

@@ -1,0 +1,40 @@
+"""What decoding produces: readings in payload order, and problems with reason codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Reason codes of problems found while decoding (stored in rejects.reason).
+MALFORMED = "malformed_payload"
+BAD_STRUCTURE = "bad_structure"
+DUPLICATE_KEY = "duplicate_key"
+MISSING_TS = "missing_ts"
+BAD_TS = "bad_ts"
+WRONG_TYPE = "wrong_type"
+TOO_LARGE = "payload_too_large"
+TOO_MANY = "too_many_readings"
+BAD_UNIT = "bad_unit"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A rejected message (``metric`` None) or a rejected reading of a message."""
+
+    reason: str
+    detail: str
+    metric: str | None = None
+
+
+@dataclass
+class Decoded:
+    """Readings of one message, in payload order, plus what was rejected while decoding."""
+
+    metrics: list[str] = field(default_factory=list)
+    ts_ms: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, metric: str, ts_ms: int, value: float) -> None:
+        self.metrics.append(metric)
+        self.ts_ms.append(ts_ms)
+        self.values.append(value)

@@ -1,0 +1,283 @@
+"""Fault drills on a private stack: killed workers, a database outage, a broker restart,
+redelivery after a crash between commit and ack, and several workers sharing the load.
+
+Each drill counts rows at the end: every reading published is in `readings` exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from ingest.worker import Worker
+from pantau.db.migrate import migrate
+from pantau.registry.fleet import parse_fleet
+from pantau.registry.load import load_into
+from pantau.stack.local import LocalStack, StackState, settings_for
+from pantau.stack.processes import free_port
+from tests.services import make_state_dir, pantau_env, start_worker, wait_for
+
+pytestmark = pytest.mark.integration
+
+N_SENSORS = 50
+T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: 100k readings 10 s apart stay in the past
+
+
+@pytest.fixture(scope="module")
+def private_stack() -> Iterator[LocalStack]:
+    """A stack of its own: these drills stop and restart its servers."""
+    state_dir = make_state_dir("pantau-faults-")
+    local = LocalStack(settings_for(state_dir, free_port(), free_port(), fsync=False))
+    local.up()
+    try:
+        yield local
+    finally:
+        local.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def state(private_stack: LocalStack) -> StackState:
+    private_stack.up()  # a drill may have left a part stopped
+    found = private_stack.read_state()
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+def drill_db(state: StackState) -> str:
+    name = "d_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(state.database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = state.database_url.rsplit("/", 1)[0] + "/" + name
+    migrate(url)
+    zones = [{"id": "Z", "name": "Z", "kind": "village", "lat": -6.5, "lon": 110.7}]
+    sensors = [{"id": f"B{i:03d}", "kind": "waste_bin", "zone": "Z"} for i in range(N_SENSORS)]
+    with psycopg.connect(url) as conn:
+        load_into(conn, parse_fleet({"zones": zones, "sensors": sensors}))
+    return url
+
+
+def count(url: str) -> int:
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            row = conn.execute("SELECT count(*) FROM readings").fetchone()
+    except psycopg.OperationalError:
+        return -1
+    return int(row[0]) if row else 0
+
+
+def gateway_payload(n: int, per_message: int) -> bytes:
+    """Message ``n``: ``per_message`` fill readings of one bin at distinct times."""
+    base = T0_MS + n * per_message * 1000
+    items = ",".join(
+        f'{{"ts": {base + k * 1000}, "fill_pct": {(n + k) % 100}}}' for k in range(per_message)
+    )
+    return f"[{items}]".encode()
+
+
+class Publisher:
+    """A paho QoS 1 publisher that survives broker restarts and can wait for every PUBACK."""
+
+    def __init__(self, port: int) -> None:
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"drill-pub-{uuid.uuid4().hex[:6]}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        self.client.max_inflight_messages_set(500)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(0.2, 2)
+        self.sent = 0
+        self.acked = 0
+        self.client.on_publish = self._on_publish
+        self.client.connect(host="127.0.0.1", port=port)
+        self.client.loop_start()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        self.acked += 1
+
+    def stream(self, root: str, messages: int, per_message: int, rate_per_s: float) -> None:
+        start = time.monotonic()
+        for n in range(messages):
+            topic = f"{root}/waste_bin/B{n % N_SENSORS:03d}"
+            # While the broker restarts, paho queues the message and sends it on reconnect.
+            self.client.publish(topic, gateway_payload(n, per_message), qos=1)
+            self.sent += 1
+            ahead = n / rate_per_s - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+
+    def wait_all(self, timeout_s: float = 120) -> None:
+        wait_for(
+            lambda: self.acked >= self.sent,
+            timeout_s=timeout_s,
+            what="PUBACK for every published message",
+        )
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def stream_in_background(
+    publisher: Publisher, root: str, messages: int, per_message: int, rate_per_s: float
+) -> threading.Thread:
+    thread = threading.Thread(
+        target=publisher.stream, args=(root, messages, per_message, rate_per_s), daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def spawn_worker(state: StackState, url: str, root: str, client_id: str) -> subprocess.Popen[bytes]:
+    env = pantau_env(
+        PANTAU_DATABASE_URL=url,
+        PANTAU_MQTT_URL=state.mqtt_url,
+        PANTAU_TOPIC_ROOT=root,
+        PANTAU_INGEST_CLIENT_ID=client_id,
+        PANTAU_INGEST_BATCH_MAX_AGE_MS="50",
+    )
+    with open(f"{state.state_dir}/{client_id}.log", "ab") as log:  # the child keeps its copy
+        return subprocess.Popen(
+            [sys.executable, "-m", "pantau.cli", "ingest"], env=env, stdout=log, stderr=log
+        )
+
+
+def test_sigkill_the_worker_repeatedly_during_100k_readings(state, drill_db, topic_root):
+    messages, per_message = 10_000, 10
+    client_id = f"drill-kill-{uuid.uuid4().hex[:6]}"
+    worker = spawn_worker(state, drill_db, topic_root, client_id)
+    time.sleep(1.0)  # let the first worker create its persistent session
+    publisher = Publisher(state.mqtt_port)
+    streaming = stream_in_background(publisher, topic_root, messages, per_message, rate_per_s=2000)
+    kills = 0
+    try:
+        while streaming.is_alive() or kills < 3:
+            time.sleep(0.7)
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait()
+            kills += 1
+            worker = spawn_worker(state, drill_db, topic_root, client_id)
+        publisher.wait_all()
+        expected = messages * per_message
+        wait_for(lambda: count(drill_db) == expected, timeout_s=120, what=f"{expected} readings")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+            pytest.fail("the ingest worker did not stop within 30 s of SIGTERM")
+        publisher.close()
+    assert kills >= 3
+    with psycopg.connect(drill_db) as conn:
+        distinct = conn.execute(
+            "SELECT count(DISTINCT (sensor_key, metric_id, ts)) FROM readings"
+        ).fetchone()
+    assert distinct == (expected,)
+
+
+def test_database_outage_loses_nothing_and_memory_stays_bounded(
+    private_stack, state, drill_db, topic_root, worker_factory
+):
+    receive_maximum = 100
+    running = worker_factory(
+        drill_db, topic_root, receive_maximum=receive_maximum, mqtt_url=state.mqtt_url
+    )
+    messages = 6_000
+    publisher = Publisher(state.mqtt_port)
+    streaming = stream_in_background(publisher, topic_root, messages, 1, rate_per_s=400)
+    _, cluster = private_stack.parts()
+    pending: list[int] = []
+    try:
+        wait_for(lambda: count(drill_db) > 100, what="readings before the outage")
+        cluster.stop()
+        outage_end = time.monotonic() + 10
+        while time.monotonic() < outage_end:
+            worker = running.worker
+            pending.append(worker.inbox.qsize() + len(worker.pipeline.batch.messages))
+            time.sleep(0.1)
+        cluster.start()
+        streaming.join()
+        publisher.wait_all()
+        wait_for(lambda: count(drill_db) == messages, timeout_s=120, what="every reading")
+    finally:
+        publisher.close()
+    counters = running.shutdown()
+    assert counters.db_retries > 0
+    # Messages waiting in the worker never exceed what the broker may send unacknowledged.
+    assert max(pending) <= receive_maximum
+    assert max(pending) > 0
+
+
+def test_broker_restart_loses_nothing(private_stack, state, drill_db, topic_root, worker_factory):
+    running = worker_factory(drill_db, topic_root, mqtt_url=state.mqtt_url)
+    messages = 4_000
+    publisher = Publisher(state.mqtt_port)
+    streaming = stream_in_background(publisher, topic_root, messages, 1, rate_per_s=500)
+    broker, _ = private_stack.parts()
+    try:
+        wait_for(lambda: count(drill_db) > 200, what="readings before the restart")
+        broker.stop()
+        time.sleep(1.0)
+        broker.start()
+        streaming.join()
+        publisher.wait_all()
+        wait_for(lambda: count(drill_db) == messages, timeout_s=120, what="every reading")
+    finally:
+        publisher.close()
+    running.shutdown()
+
+
+def test_redelivery_after_a_crash_between_commit_and_ack(state, drill_db, topic_root):
+    class CrashBeforeAck(Worker):
+        def _ack(self, acks: list[tuple[int, int, int]]) -> None:
+            """Committed, then gone before any PUBACK."""
+
+    client_id = f"drill-ack-{uuid.uuid4().hex[:6]}"
+    first = start_worker(
+        state, drill_db, topic_root, client_id=client_id, worker_class=CrashBeforeAck
+    )
+    publisher = Publisher(state.mqtt_port)
+    publisher.stream(topic_root, 1, 3, rate_per_s=1000)
+    publisher.wait_all()
+    wait_for(lambda: first.worker.counters.inserted == 3, what="the first commit")
+    first.shutdown()
+
+    second = start_worker(state, drill_db, topic_root, client_id=client_id)
+    wait_for(lambda: second.worker.counters.messages == 1, what="the redelivered message")
+    counters = second.shutdown()
+    publisher.close()
+    assert counters.inserted == 0  # downstream sees the readings once, from the first commit
+    assert count(drill_db) == 3
+
+
+def test_three_workers_on_a_shared_subscription(state, drill_db, topic_root, worker_factory):
+    workers = [
+        worker_factory(drill_db, topic_root, shared_group="drill", mqtt_url=state.mqtt_url)
+        for _ in range(3)
+    ]
+    messages = 9_000
+    publisher = Publisher(state.mqtt_port)
+    publisher.stream(topic_root, messages, 1, rate_per_s=5_000)
+    publisher.wait_all()
+    wait_for(lambda: count(drill_db) == messages, timeout_s=120, what="every reading")
+    publisher.close()
+    counters = [w.shutdown() for w in workers]
+    assert all(c.messages > 0 for c in counters), "every worker took a share"
+    assert sum(c.messages for c in counters) == messages
+    assert sum(c.inserted for c in counters) == messages
