@@ -175,4 +175,12 @@ def decode(payload: bytes, *, max_bytes: int, max_readings: int, now_ms: int) ->
         out.problems.append(
             Problem(BAD_STRUCTURE, f"payload is {type(doc).__name__}, not an object")
         )
+    if any(p.reason == TOO_MANY for p in out.problems):
+        # Over the limit, the message is refused whole: half a gateway batch is worse than none.
+        out.metrics.clear()
+        out.ts_ms.clear()
+        out.values.clear()
+    elif not out.metrics and not out.problems:
+        # A message that says nothing is a broken device, not an empty success.
+        out.problems.append(Problem(BAD_STRUCTURE, "no readings in the payload"))
     return out

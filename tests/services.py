@@ -8,6 +8,7 @@ other's data. Nothing here skips: a service that cannot start fails the test run
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -19,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from psycopg import sql
 
 from ingest.worker import Counters, Worker
@@ -52,21 +55,28 @@ def database_url(state: StackState, name: str) -> str:
     return state.database_url.rsplit("/", 1)[0] + "/" + name
 
 
-@pytest.fixture
-def db_url(stack: StackState) -> Iterator[str]:
-    """A freshly created and migrated database for this test."""
+@contextlib.contextmanager
+def fresh_database(stack: StackState) -> Iterator[str]:
+    """A newly created and migrated database on ``stack``, dropped afterwards."""
     name = "t_" + uuid.uuid4().hex[:12]
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = database_url(stack, name)
-    migrate(url)
     try:
+        migrate(url)
         yield url
     finally:
         with psycopg.connect(stack.database_url, autocommit=True) as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def db_url(stack: StackState) -> Iterator[str]:
+    """A freshly created and migrated database for this test."""
+    with fresh_database(stack) as url:
+        yield url
 
 
 @pytest.fixture
@@ -150,3 +160,41 @@ def pantau_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PANTAU_")}
     env.update(extra)
     return env
+
+
+class Publisher:
+    """A paho QoS 1 publisher that survives broker restarts and can wait for every PUBACK."""
+
+    def __init__(self, port: int) -> None:
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"test-pub-{uuid.uuid4().hex[:6]}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        self.client.max_inflight_messages_set(500)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(0.2, 2)
+        self.sent = 0
+        self.acked = 0
+        self.client.on_publish = self._on_publish
+        self.client.connect(host="127.0.0.1", port=port)
+        self.client.loop_start()
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
+        self.acked += 1
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        # While the broker restarts, paho queues the message and sends it on reconnect.
+        self.client.publish(topic, payload, qos=1)
+        self.sent += 1
+
+    def wait_all(self, timeout_s: float = 120) -> None:
+        wait_for(
+            lambda: self.acked >= self.sent,
+            timeout_s=timeout_s,
+            what="PUBACK for every published message",
+        )
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -16,10 +16,8 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from ingest.worker import Worker
 from pantau.db.migrate import migrate
@@ -27,7 +25,7 @@ from pantau.registry.fleet import parse_fleet
 from pantau.registry.load import load_into
 from pantau.stack.local import LocalStack, StackState, settings_for
 from pantau.stack.processes import free_port
-from tests.services import make_state_dir, pantau_env, start_worker, wait_for
+from tests.services import Publisher, make_state_dir, pantau_env, start_worker, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -88,55 +86,22 @@ def gateway_payload(n: int, per_message: int) -> bytes:
     return f"[{items}]".encode()
 
 
-class Publisher:
-    """A paho QoS 1 publisher that survives broker restarts and can wait for every PUBACK."""
-
-    def __init__(self, port: int) -> None:
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=f"drill-pub-{uuid.uuid4().hex[:6]}",
-            protocol=MQTTProtocolVersion.MQTTv5,
-        )
-        self.client.max_inflight_messages_set(500)
-        self.client.max_queued_messages_set(0)
-        self.client.reconnect_delay_set(0.2, 2)
-        self.sent = 0
-        self.acked = 0
-        self.client.on_publish = self._on_publish
-        self.client.connect(host="127.0.0.1", port=port)
-        self.client.loop_start()
-
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        self.acked += 1
-
-    def stream(self, root: str, messages: int, per_message: int, rate_per_s: float) -> None:
-        start = time.monotonic()
-        for n in range(messages):
-            topic = f"{root}/waste_bin/B{n % N_SENSORS:03d}"
-            # While the broker restarts, paho queues the message and sends it on reconnect.
-            self.client.publish(topic, gateway_payload(n, per_message), qos=1)
-            self.sent += 1
-            ahead = n / rate_per_s - (time.monotonic() - start)
-            if ahead > 0:
-                time.sleep(ahead)
-
-    def wait_all(self, timeout_s: float = 120) -> None:
-        wait_for(
-            lambda: self.acked >= self.sent,
-            timeout_s=timeout_s,
-            what="PUBACK for every published message",
-        )
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+def stream(publisher: Publisher, root: str, messages: int, per_message: int, rate: float) -> None:
+    """Publish ``messages`` gateway messages at about ``rate`` per second."""
+    start = time.monotonic()
+    for n in range(messages):
+        topic = f"{root}/waste_bin/B{n % N_SENSORS:03d}"
+        publisher.publish(topic, gateway_payload(n, per_message))
+        ahead = n / rate - (time.monotonic() - start)
+        if ahead > 0:
+            time.sleep(ahead)
 
 
 def stream_in_background(
     publisher: Publisher, root: str, messages: int, per_message: int, rate_per_s: float
 ) -> threading.Thread:
     thread = threading.Thread(
-        target=publisher.stream, args=(root, messages, per_message, rate_per_s), daemon=True
+        target=stream, args=(publisher, root, messages, per_message, rate_per_s), daemon=True
     )
     thread.start()
     return thread
@@ -253,7 +218,7 @@ def test_redelivery_after_a_crash_between_commit_and_ack(state, drill_db, topic_
         state, drill_db, topic_root, client_id=client_id, worker_class=CrashBeforeAck
     )
     publisher = Publisher(state.mqtt_port)
-    publisher.stream(topic_root, 1, 3, rate_per_s=1000)
+    stream(publisher, topic_root, 1, 3, rate=1000)
     publisher.wait_all()
     wait_for(lambda: first.worker.counters.inserted == 3, what="the first commit")
     first.shutdown()
@@ -273,7 +238,7 @@ def test_three_workers_on_a_shared_subscription(state, drill_db, topic_root, wor
     ]
     messages = 9_000
     publisher = Publisher(state.mqtt_port)
-    publisher.stream(topic_root, messages, 1, rate_per_s=5_000)
+    stream(publisher, topic_root, messages, 1, rate=5_000)
     publisher.wait_all()
     wait_for(lambda: count(drill_db) == messages, timeout_s=120, what="every reading")
     publisher.close()

@@ -95,7 +95,7 @@ def test_reading_level_rejections_keep_the_valid_readings():
 def test_too_many_readings_is_reported_once():
     body = ", ".join(f'"m{i}": {i}' for i in range(15))
     out = d.decode(("{" + '"ts": 1795828800, ' + body + "}").encode(), **LIMITS)
-    assert len(out.metrics) == 10
+    assert out.metrics == []  # the message is refused whole
     assert [p.reason for p in out.problems] == [d.TOO_MANY]
 
 
@@ -129,3 +129,10 @@ def test_colons_inside_strings_are_not_duplicate_keys():
 def test_timestamps_outside_1970_to_9999(raw):
     with pytest.raises(ValueError, match="outside the years 1970 to 9999"):
         d.parse_ts(raw)
+
+
+@pytest.mark.parametrize("payload", [b'{"ts": 1795828800}', b'[{"ts": 1795828800}, {"ts": 1}]'])
+def test_a_message_without_readings_is_rejected(payload):
+    out = d.decode(payload, **LIMITS)
+    assert [p.reason for p in out.problems] == [d.BAD_STRUCTURE]
+    assert out.problems[0].detail == "no readings in the payload"
