@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest stack-up stack-down clean
+.PHONY: demo test lint typecheck pytest bench-ingest stack-up stack-down clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -32,6 +32,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Ingest benchmark: broker and database limits and Pantau end to end, measured in one run
+# (about 2 minutes; BENCH_ARGS=--quick for a smoke run). Writes bench/results/ingest-*.json.
+bench-ingest: $(STAMP)
+	$(BIN)/python -m bench.ingest $(BENCH_ARGS)
 
 stack-up: $(STAMP)
 	$(BIN)/pantau stack up

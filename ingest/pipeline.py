@@ -104,21 +104,31 @@ class Pipeline:
             [metric_ids.get(name, -1) for name in decoded.metrics],
         )
 
-    def due(self, now_ms: int, max_readings: int, max_age_ms: int) -> bool:
+    def due(self, now_ms: int, max_readings: int, max_messages: int, max_age_ms: int) -> bool:
+        """Whether the batch should be written: full in readings or in messages, or old."""
         batch = self.batch
         if not batch:
             return False
         started = batch.started_ms if batch.started_ms is not None else now_ms
-        return batch.n_readings >= max_readings or now_ms - started >= max_age_ms
+        return (
+            batch.n_readings >= max_readings
+            or len(batch.messages) >= max_messages
+            or now_ms - started >= max_age_ms
+        )
 
-    def flush(self, writer: Writer, now_ms: int) -> FlushResult:
-        """Validate and write the batch in one transaction; the batch is kept if writing fails.
+    def take(self) -> Batch:
+        """The batch built so far; a new one starts."""
+        batch, self.batch = self.batch, Batch()
+        return batch
 
-        A transient database error propagates (the caller retries the same batch). A permanent
-        one (the database refuses some row) makes the batch be written message by message, and
-        the readings of a message the database refuses become ``db_rejected`` rejects.
+    def write(self, batch: Batch, writer: Writer, now_ms: int) -> FlushResult:
+        """Validate and write ``batch`` in one transaction.
+
+        A transient database error propagates: the caller retries the same batch (writing is
+        idempotent). A permanent one (the database refuses some row) makes the batch be written
+        message by message, and the readings of a message the database refuses become
+        ``db_rejected`` rejects.
         """
-        batch = self.batch
         cols = batch.columns()
         reason = validate(
             self.registry.catalog,
@@ -153,8 +163,7 @@ class Pipeline:
                 exc.sqlstate,
                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
             )
-            inserted, commit_s, rejects = self._write_each(writer, cols, keep, rejects)
-        self.batch = Batch()
+            inserted, commit_s, rejects = _write_each(batch, writer, cols, keep, rejects)
         return FlushResult(
             acks=[m.ack for m in batch.messages],
             messages=len(batch.messages),
@@ -165,29 +174,30 @@ class Pipeline:
             commit_s=commit_s,
         )
 
-    def _write_each(
-        self, writer: Writer, cols: Columns, keep: I64Array, rejects: list[RejectRow]
-    ) -> tuple[int, float, list[RejectRow]]:
-        """Write message by message; returns (inserted, seconds, all rejects written)."""
-        inserted, commit_s, written = 0, 0.0, []
-        for index in range(len(self.batch.messages)):
-            mine = keep[cols.message[keep] == index]
-            own_rejects = [r for r in rejects if r.message == index]
-            try:
-                result = writer.write(_readings(cols, mine), own_rejects)
-                inserted += int(result.inserted.sum())
-            except psycopg.Error as exc:
-                if is_transient(exc):
-                    raise
-                detail = f"{exc.sqlstate}: {str(exc).strip()[:150]}"
-                own_rejects = own_rejects + [
-                    self.batch.reject_row(index, DB_REJECTED, detail, cols.metric_name[i])
-                    for i in mine.tolist()
-                ]
-                result = writer.write(_readings(cols, mine[:0]), own_rejects)
-            commit_s += result.commit_s
-            written.extend(own_rejects)
-        return inserted, commit_s, written
+
+def _write_each(
+    batch: Batch, writer: Writer, cols: Columns, keep: I64Array, rejects: list[RejectRow]
+) -> tuple[int, float, list[RejectRow]]:
+    """Write message by message; returns (inserted, seconds, all rejects written)."""
+    inserted, commit_s, written = 0, 0.0, []
+    for index in range(len(batch.messages)):
+        mine = keep[cols.message[keep] == index]
+        own_rejects = [r for r in rejects if r.message == index]
+        try:
+            result = writer.write(_readings(cols, mine), own_rejects)
+            inserted += int(result.inserted.sum())
+        except psycopg.Error as exc:
+            if is_transient(exc):
+                raise
+            detail = f"{exc.sqlstate}: {str(exc).strip()[:150]}"
+            own_rejects = own_rejects + [
+                batch.reject_row(index, DB_REJECTED, detail, cols.metric_name[i])
+                for i in mine.tolist()
+            ]
+            result = writer.write(_readings(cols, mine[:0]), own_rejects)
+        commit_s += result.commit_s
+        written.extend(own_rejects)
+    return inserted, commit_s, written
 
 
 def _readings(cols: Columns, rows: I64Array) -> Readings:

@@ -8,12 +8,14 @@ Guarantees (DESIGN.md section 3):
   committed. A crash before that makes the broker redeliver; the primary key of ``readings``
   drops the duplicates.
 - Flow control: MQTT v5 Receive Maximum caps how many unacknowledged messages the broker sends
-  us, so while the database is slow or down the worker stops receiving instead of buffering.
+  us, and a bounded inbox makes paho stop reading the socket when the broker sends more, so
+  while the database is slow or down the worker stops receiving instead of buffering.
 - Acks are sent in receive order (MQTT 5 section 4.6), and never for a message received on an
   earlier connection: after a reconnect the broker redelivers those, with new packet ids when
   the session was lost.
 
-paho's network thread only puts messages on a queue; all work happens on the main thread.
+paho's network thread only puts messages on a queue (waiting when it is full: that is the
+backpressure); all work happens on the main thread.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from ingest.batch import Batch
 from ingest.dberrors import is_transient
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import FlushResult, Limits, Pipeline
@@ -41,6 +44,7 @@ from ingest.registry import Registry
 from ingest.topic import telemetry_filter
 from ingest.writer import Writer
 from pantau.db.connect import connect
+from pantau.db.migrate import require_current
 from pantau.errors import ConfigError, ServiceUnavailableError
 from pantau.settings import IngestSettings, MqttEndpoint
 
@@ -80,7 +84,12 @@ class Worker:
         self.settings = settings
         self.database_url = settings.resolved_database_url()
         self.endpoint: MqttEndpoint = settings.resolved_mqtt()
-        self.inbox: queue.SimpleQueue[tuple[int, int, int, str, bytes, int]] = queue.SimpleQueue()
+        # Bounded: when it is full, paho's network thread waits in on_message, stops reading the
+        # socket, and TCP pushes back on the broker. The MQTT v5 receive maximum should make this
+        # unnecessary, but Mosquitto 2.0.11 sends a resumed session's queue past it.
+        self.inbox: queue.Queue[tuple[int, int, int, str, bytes, int]] = queue.Queue(
+            maxsize=settings.receive_maximum
+        )
         self.generation = 0
         self.stopping = False
         self.ready = threading.Event()  # connected and subscribed
@@ -96,6 +105,12 @@ class Worker:
             future_tolerance_ms=settings.future_tolerance_s * 1000,
         )
         self.pipeline = Pipeline(settings.topic_root, self.registry, limits, self._reload_registry)
+        self.handoff: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
+        # Unacknowledged messages sit in the inbox, the batch being built, the batch handed over
+        # and the batch being written: a quarter of the receive maximum per batch keeps the
+        # pipeline full without waiting on the broker's quota.
+        self.batch_max_messages = max(1, settings.receive_maximum // 4)
+        self.writer_error: BaseException | None = None
 
     # -- MQTT (paho's network thread runs the callbacks) --------------------------------------
 
@@ -174,6 +189,7 @@ class Worker:
 
     def _open_db(self) -> None:
         self.conn = connect(self.database_url, application_name=self.settings.client_id)
+        require_current(self.conn)
         self.registry.load(self.conn)
         self.writer = Writer(self.conn)
 
@@ -185,13 +201,25 @@ class Worker:
         self.writer = None
 
     def _reload_registry(self) -> None:
-        if self.conn is not None and self.registry.due_for_reload():
-            self.registry.load(self.conn)
+        """Reload the registry (main thread) on a connection of its own: the writer thread owns
+        ``self.conn``. At most every few seconds; a failure keeps the current registry."""
+        if not self.registry.due_for_reload():
+            return
+        try:
+            with connect(self.database_url, application_name=self.settings.client_id) as conn:
+                self.registry.load(conn)
+        except (psycopg.Error, ServiceUnavailableError) as exc:
+            self.registry.loaded_at = time.monotonic()
+            logger.warning("registry reload failed (%s); keeping the current one", exc)
 
     # -- main loop ---------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> Counters:
-        """Ingest until ``stop`` is set. Fails fast if the database is unreachable at start."""
+        """Ingest until ``stop`` is set. Fails fast if the database is unreachable at start.
+
+        The main thread decodes messages into a batch while a writer thread commits the previous
+        one: decoding and the database work overlap. At most one batch waits between them.
+        """
         self._open_db()
         if self.settings.metrics_port:
             try:
@@ -206,7 +234,6 @@ class Worker:
             len(self.registry.sensors),
             len(self.registry.metric_ids),
         )
-        pipeline = self.pipeline
         self.client.connect_async(
             self.endpoint.host,
             self.endpoint.port,
@@ -215,32 +242,46 @@ class Worker:
             properties=self._connect_properties(),
         )
         self.client.loop_start()
+        writer = threading.Thread(
+            target=self._write_loop, args=(stop,), name="pantau-writer", daemon=True
+        )
+        writer.start()
         next_summary = time.monotonic() + self.settings.summary_every_s
         last = Counters()
+        pipeline = self.pipeline
         try:
-            while not stop.is_set():
-                self._drain(pipeline, timeout_s=0.05)
+            while not stop.is_set() and writer.is_alive():
+                self._drain(timeout_s=0.05)
                 if pipeline.due(
-                    now_ms(), self.settings.batch_max_readings, self.settings.batch_max_age_ms
+                    now_ms(),
+                    self.settings.batch_max_readings,
+                    self.batch_max_messages,
+                    self.settings.batch_max_age_ms,
                 ):
-                    self._flush(pipeline, stop)
+                    self._hand_over(pipeline.take(), writer)
                 if time.monotonic() >= next_summary:
                     self._log_summary(last)
                     last = Counters(**vars(self.counters))
                     next_summary += self.settings.summary_every_s
             # Graceful stop: take what was received, commit it, ack it, then disconnect.
-            self._drain(pipeline, timeout_s=0.0)
+            self._drain(timeout_s=0.0)
             if pipeline.batch:
-                self._flush(pipeline, stop)
+                self._hand_over(pipeline.take(), writer)
         finally:
+            self._hand_over(None, writer)
+            writer.join()
             self.stopping = True
             self.client.disconnect()
             self.client.loop_stop()
             self._close_db()
+        if self.writer_error is not None:
+            raise self.writer_error
         self._log_summary(last)
         return self.counters
 
-    def _drain(self, pipeline: Pipeline, timeout_s: float) -> None:
+    def _drain(self, timeout_s: float) -> None:
+        """Move received messages into the batch, until it is full or the inbox is empty."""
+        pipeline = self.pipeline
         limit = self.settings.batch_max_readings
         try:
             item = self.inbox.get(timeout=timeout_s) if timeout_s > 0 else self.inbox.get_nowait()
@@ -256,8 +297,28 @@ class Worker:
             except queue.Empty:
                 return
 
-    def _flush(self, pipeline: Pipeline, stop: threading.Event) -> bool:
-        """Write and ack the batch, retrying transient database errors until ``stop``.
+    def _hand_over(self, batch: Batch | None, writer: threading.Thread) -> None:
+        """Give the writer a batch (None: no more), waiting while it is busy with another."""
+        while writer.is_alive():
+            try:
+                self.handoff.put(batch, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        # The writer is gone (stopped while the database was down, or failed): the batch's
+        # messages stay unacknowledged and the broker redelivers them.
+
+    def _write_loop(self, stop: threading.Event) -> None:
+        try:
+            while (batch := self.handoff.get()) is not None:
+                if not self._flush(batch, stop):
+                    return
+        except BaseException as exc:  # noqa: BLE001 (handed to the main thread, which raises it)
+            self.writer_error = exc
+            stop.set()
+
+    def _flush(self, batch: Batch, stop: threading.Event) -> bool:
+        """Write and ack ``batch``, retrying transient database errors until ``stop``.
 
         Returns False when stopped before the batch could be written: its messages stay
         unacknowledged and the broker redelivers them.
@@ -268,7 +329,7 @@ class Worker:
                 if self.writer is None:
                     self._open_db()
                 assert self.writer is not None
-                result = pipeline.flush(self.writer, now_ms())
+                result = self.pipeline.write(batch, self.writer, now_ms())
                 break
             except (psycopg.Error, ServiceUnavailableError) as exc:
                 if isinstance(exc, psycopg.Error) and not is_transient(exc):
@@ -278,7 +339,7 @@ class Worker:
                 logger.warning(
                     "database unavailable (%s); %d messages wait unacknowledged; retry in %.1f s",
                     str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-                    len(pipeline.batch.messages),
+                    len(batch.messages),
                     delay_s,
                 )
                 self._close_db()
@@ -291,7 +352,7 @@ class Worker:
             result.commit_s,
         )  # fmt: skip
         self._ack(result.acks)
-        self.metrics.unacked.set(self.inbox.qsize() + len(pipeline.batch.messages))
+        self.metrics.unacked.set(self.inbox.qsize() + len(self.pipeline.batch.messages))
         return True
 
     def _ack(self, acks: list[tuple[int, int, int]]) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from pantau.errors import ConfigError, PantauError
 
 logger = logging.getLogger("pantau")
@@ -128,11 +130,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.worker import Worker
     from pantau.settings import IngestSettings
 
-    overrides = {"client_id": args.client_id} if args.client_id else {}
+    overrides: dict[str, object] = {"client_id": args.client_id} if args.client_id else {}
     if args.shared_group:
         overrides["shared_group"] = args.shared_group
-    settings = IngestSettings(**overrides)
+    if args.processes is not None:
+        overrides["processes"] = args.processes
+    settings = IngestSettings(**overrides)  # type: ignore[arg-type]
     logger.info("ingest settings: %s", settings.masked())
+    if settings.processes > 1:
+        from ingest.supervisor import supervise
+
+        return supervise(settings, _stop_on_signals())
     worker = Worker(settings)
     worker.run(_stop_on_signals())
     return 0
@@ -271,7 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
         "SIGTERM (it flushes and acknowledges first). Settings: PANTAU_INGEST_* variables.",
     )
     ingest.add_argument(
-        "--client-id", help="MQTT client id (default pantau-ingest-1); one per worker"
+        "--client-id", help="MQTT client id (default pantau-ingest); one per worker"
+    )
+    ingest.add_argument(
+        "--processes",
+        type=int,
+        help="run N worker processes on a shared subscription (client ids <id>-1 ... <id>-N)",
     )
     ingest.add_argument("--shared-group", help="join $share/<group>/ to split load across workers")
     ingest.set_defaults(func=cmd_ingest)
@@ -326,6 +339,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.fix:
             print(f"  fix: {exc.fix}", file=sys.stderr)
         return exc.exit_code
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            print(f"pantau {args.command}: error: setting {where}: {error['msg']}", file=sys.stderr)
+        print(
+            "  fix: correct the PANTAU_* environment variable or option named above "
+            "(see the configuration table in README.md)",
+            file=sys.stderr,
+        )
+        return ConfigError.exit_code
     except KeyboardInterrupt:
         return 130
 

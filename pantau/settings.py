@@ -63,11 +63,15 @@ class CommonSettings(BaseSettings):
             return self.database_url.get_secret_value()
         return str(_stack_state(self.state_dir, "PANTAU_DATABASE_URL")["database_url"])
 
+    def resolved_mqtt_url(self) -> str:
+        """The broker URL from the environment, else from the running local stack."""
+        if self.mqtt_url is not None:
+            return self.mqtt_url.get_secret_value()
+        return str(_stack_state(self.state_dir, "PANTAU_MQTT_URL")["mqtt_url"])
+
     def resolved_mqtt(self) -> MqttEndpoint:
         """The broker endpoint from the environment, else from the running local stack."""
-        if self.mqtt_url is not None:
-            return MqttEndpoint.parse(self.mqtt_url.get_secret_value())
-        return MqttEndpoint.parse(str(_stack_state(self.state_dir, "PANTAU_MQTT_URL")["mqtt_url"]))
+        return MqttEndpoint.parse(self.resolved_mqtt_url())
 
     def masked(self) -> dict[str, str]:
         """The effective settings as strings, with passwords masked, for the start-up log line."""
@@ -89,7 +93,7 @@ class StackSettings(CommonSettings):
     pg_port: int = Field(54330, ge=1, le=65535, description="Port of the private PostgreSQL.")
     install: bool = Field(True, description="Install missing servers with apt when root.")
     fsync: bool = Field(True, description="PostgreSQL fsync; tests turn it off for speed.")
-    max_inflight: int = Field(1000, ge=1, description="Mosquitto max_inflight_messages.")
+    max_inflight: int = Field(10000, ge=1, description="Mosquitto max_inflight_messages.")
 
 
 class IngestSettings(CommonSettings):
@@ -98,14 +102,19 @@ class IngestSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="PANTAU_INGEST_", env_file=".env", extra="ignore")
 
     client_id: str = Field(
-        "pantau-ingest-1", description="Fixed MQTT client id (persistent session)."
+        "pantau-ingest", description="Fixed MQTT client id (persistent session)."
+    )
+    processes: int = Field(
+        1, ge=1, le=64, description="Worker processes on one shared subscription (supervised)."
     )
     shared_group: str = Field(
         "", description="Join $share/<group>/... to split load across workers."
     )
     batch_max_readings: int = Field(5000, ge=1, description="Flush a batch at this many readings.")
     batch_max_age_ms: int = Field(200, ge=1, description="Flush a batch at this age.")
-    receive_maximum: int = Field(1000, ge=1, le=65535, description="MQTT v5 receive maximum.")
+    receive_maximum: int = Field(
+        10000, ge=1, le=65535, description="MQTT v5 receive maximum (unacknowledged in flight)."
+    )
     session_expiry_s: int = Field(7 * 86400, ge=0, description="MQTT v5 session expiry interval.")
     max_payload_bytes: int = Field(256 * 1024, ge=64, description="Larger payloads are rejected.")
     max_readings_per_message: int = Field(

@@ -114,8 +114,26 @@ def migrate(url: str) -> list[Migration]:
     return ran
 
 
+def pending_on(conn: psycopg.Connection[TupleRow]) -> list[Migration]:
+    """Migrations not applied yet on ``conn``'s database; reads only."""
+    row = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+    done = set()
+    if row and row[0]:
+        done = {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
+    return [m for m in available() if m.version not in done]
+
+
 def pending(url: str) -> list[Migration]:
     """Migrations not applied yet (used by readiness checks)."""
     with connect(url, autocommit=True) as conn:
-        done = applied(conn)
-    return [m for m in available() if m.version not in done]
+        return pending_on(conn)
+
+
+def require_current(conn: psycopg.Connection[TupleRow]) -> None:
+    """Raise a clear error unless every migration has been applied."""
+    todo = pending_on(conn)
+    if todo:
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in todo)
+        raise PantauError(
+            f"the database schema is not up to date (pending: {names})", "run `pantau db migrate`"
+        )

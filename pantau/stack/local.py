@@ -111,12 +111,21 @@ class LocalStack:
             self._check_port_free(mqtt_port, "PANTAU_STACK_MQTT_PORT")
         if cluster.pid() is None:
             self._check_port_free(pg_port, "PANTAU_STACK_PG_PORT")
+        broker_was_running = broker.pid() is not None
+        mosquitto_pid = broker.start()
+        try:
+            postgres_pid = cluster.start()
+        except BaseException:
+            # Leave nothing behind that no state file records.
+            if not broker_was_running:
+                broker.stop()
+            raise
         state = StackState(
             state_dir=str(self.state_dir),
             mqtt_port=mqtt_port,
             pg_port=pg_port,
-            mosquitto_pid=broker.start(),
-            postgres_pid=cluster.start(),
+            mosquitto_pid=mosquitto_pid,
+            postgres_pid=postgres_pid,
             database_url=cluster.config.url(),
             mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}",
         )

@@ -15,7 +15,7 @@ class BrokerConfig:
 
     port: int
     directory: Path
-    max_inflight: int = 1000
+    max_inflight: int = 10000
     # A finite, large queue: Mosquitto 2.0.11 stalls with max_queued_messages 0 ("unlimited").
     max_queued: int = 1_000_000
 

@@ -162,3 +162,17 @@ def test_rows_the_database_refuses_become_rejects_and_the_rest_lands(
     assert refused[0][2].startswith("23514")  # check_violation
     counters = running.shutdown()
     assert counters.inserted == 2
+
+
+def test_ingest_on_an_unmigrated_database_says_to_migrate(stack):
+    result = subprocess.run(
+        [sys.executable, "-m", "pantau.cli", "ingest"],
+        env=pantau_env(PANTAU_DATABASE_URL=stack.database_url, PANTAU_MQTT_URL=stack.mqtt_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "the database schema is not up to date" in result.stderr
+    assert "run `pantau db migrate`" in result.stderr
