@@ -34,6 +34,7 @@ from bench.stack import fresh_database, private_stack, server_versions
 from bench.workloads import Workload
 from pantau.settings import IngestSettings
 from pantau.stack.local import StackState
+from pantau.stack.mosquitto import BrokerConfig
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Flag a measurement when the rest of the machine used this much CPU (in % of one core); on
@@ -194,7 +195,8 @@ def notes(r: Results) -> list[str]:
         f"{s['chunk_lines']:,} messages per chunk, batches: {s['batch_chunk_messages']} "
         "messages per chunk), timestamps one second apart",
         "The broker is configured by Pantau's stack (persistence on, autosave every 30 s, "
-        "max_inflight_messages 1000); mosquitto_pub/sub use MQTT 3.1.1, the workers MQTT 5",
+        f"max_inflight_messages {BrokerConfig(port=0, directory=Path('.')).max_inflight}); "
+        "mosquitto_pub/sub use MQTT 3.1.1, the workers MQTT 5",
         "Database limits write synthetic rows (readings has no foreign key), every sensor once "
         "per second, in arrival order",
     ]

@@ -39,6 +39,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from ingest.batch import Batch
 from ingest.dberrors import is_transient
 from ingest.metrics import IngestMetrics
+from ingest.mqttclient import BufferedClient
 from ingest.pipeline import FlushResult, Limits, Pipeline
 from ingest.registry import Registry
 from ingest.topic import telemetry_filter
@@ -87,9 +88,9 @@ class Worker:
         # Bounded: when it is full, paho's network thread waits in on_message, stops reading the
         # socket, and TCP pushes back on the broker. The MQTT v5 receive maximum should make this
         # unnecessary, but Mosquitto 2.0.11 sends a resumed session's queue past it.
-        self.inbox: queue.Queue[tuple[int, int, int, str, bytes, int]] = queue.Queue(
-            maxsize=settings.receive_maximum
-        )
+        self.inbox: queue.SimpleQueue[tuple[int, int, int, str, bytes, int]] = queue.SimpleQueue()
+        self.inbox_limit = settings.receive_maximum
+        self.inbox_room = threading.Event()
         self.generation = 0
         self.stopping = False
         self.ready = threading.Event()  # connected and subscribed
@@ -114,8 +115,8 @@ class Worker:
 
     # -- MQTT (paho's network thread runs the callbacks) --------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
+    def _make_client(self) -> BufferedClient:
+        client = BufferedClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self.settings.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
@@ -183,6 +184,9 @@ class Worker:
             logger.warning("disconnected from the broker (%s); reconnecting", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        while self.inbox.qsize() >= self.inbox_limit and not self.stopping:
+            self.inbox_room.clear()
+            self.inbox_room.wait(0.1)  # the main thread sets it when it has taken messages
         self.inbox.put((self.generation, msg.mid, msg.qos, msg.topic, bytes(msg.payload), now_ms()))
 
     # -- database ----------------------------------------------------------------------------
@@ -287,15 +291,17 @@ class Worker:
             item = self.inbox.get(timeout=timeout_s) if timeout_s > 0 else self.inbox.get_nowait()
         except queue.Empty:
             return
-        while True:
-            generation, mid, qos, topic, payload, received = item
-            pipeline.add(topic, payload, (generation, mid, qos), received)
-            if pipeline.batch.n_readings >= limit:
-                return
-            try:
+        try:
+            while True:
+                generation, mid, qos, topic, payload, received = item
+                pipeline.add(topic, payload, (generation, mid, qos), received)
+                if pipeline.batch.n_readings >= limit:
+                    return
                 item = self.inbox.get_nowait()
-            except queue.Empty:
-                return
+        except queue.Empty:
+            return
+        finally:
+            self.inbox_room.set()
 
     def _hand_over(self, batch: Batch | None, writer: threading.Thread) -> None:
         """Give the writer a batch (None: no more), waiting while it is busy with another."""
@@ -359,9 +365,7 @@ class Worker:
         """PUBACK, in receive order, what this connection received; the broker redelivers the
         rest (messages of an earlier connection) and the primary key drops the duplicates."""
         generation = self.generation
-        for gen, mid, qos in acks:
-            if gen == generation and qos > 0:
-                self.client.ack(mid, qos)
+        self.client.ack_many([mid for gen, mid, qos in acks if gen == generation and qos == 1])
 
     def _log_summary(self, last: Counters) -> None:
         c = self.counters
