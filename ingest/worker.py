@@ -52,6 +52,9 @@ from pantau.settings import IngestSettings, MqttEndpoint
 logger = logging.getLogger(__name__)
 
 
+STOP_TIMEOUT_S = 30
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -272,9 +275,16 @@ class Worker:
             if pipeline.batch:
                 self._hand_over(pipeline.take(), writer)
         finally:
-            self._hand_over(None, writer)
-            writer.join()
+            # From here paho's thread no longer waits for room in the inbox.
             self.stopping = True
+            self._hand_over(None, writer, timeout_s=STOP_TIMEOUT_S)
+            writer.join(timeout=STOP_TIMEOUT_S)
+            if writer.is_alive():
+                logger.error(
+                    "the writer did not finish within %d s; its messages stay unacknowledged "
+                    "and the broker will redeliver them",
+                    STOP_TIMEOUT_S,
+                )
             self.client.disconnect()
             self.client.loop_stop()
             self._close_db()
@@ -303,9 +313,12 @@ class Worker:
         finally:
             self.inbox_room.set()
 
-    def _hand_over(self, batch: Batch | None, writer: threading.Thread) -> None:
+    def _hand_over(
+        self, batch: Batch | None, writer: threading.Thread, timeout_s: float = float("inf")
+    ) -> None:
         """Give the writer a batch (None: no more), waiting while it is busy with another."""
-        while writer.is_alive():
+        deadline = time.monotonic() + timeout_s
+        while writer.is_alive() and time.monotonic() < deadline:
             try:
                 self.handoff.put(batch, timeout=0.1)
                 return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import signal
 import sys
@@ -115,6 +116,8 @@ def cmd_registry(args: argparse.Namespace) -> int:
 
 
 def _stop_on_signals() -> threading.Event:
+    """An event set by SIGINT/SIGTERM; SIGUSR1 dumps every thread's stack to stderr."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     stop = threading.Event()
 
     def handler(signum: int, frame: object) -> None:
