@@ -1,65 +1,41 @@
 """The private broker and database of one benchmark run, and fresh databases in it.
 
-Started through Pantau's own stack code, the way the test fixtures (tests/services.py) do: a
-temporary state directory, free ports on 127.0.0.1, ``LocalStack.up()`` and ``down()``.
+Started through Pantau's own stack code, as the test fixtures are: ``temporary_stack`` (free
+ports on 127.0.0.1, a temporary state directory) and ``scratch_database``.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
-from pantau.db.migrate import migrate
+from pantau.db.scratch import scratch_database
 from pantau.registry.fleet import Fleet
 from pantau.registry.load import load_into
 from pantau.stack import install
-from pantau.stack.local import LocalStack, StackState, settings_for
-from pantau.stack.processes import free_port
+from pantau.stack.local import StackState, temporary_stack
 
 
 @contextmanager
 def private_stack(*, fsync: bool) -> Iterator[StackState]:
     """A private Mosquitto and PostgreSQL + TimescaleDB, stopped and removed on exit."""
-    state_dir = Path(tempfile.mkdtemp(prefix="pantau-bench-"))
-    state_dir.chmod(0o755)  # run as root, the servers run as their own users and must enter it
-    local = LocalStack(settings_for(state_dir, free_port(), free_port(), fsync=fsync))
-    try:
-        yield local.up()
-    finally:
-        local.down()
-        shutil.rmtree(state_dir, ignore_errors=True)
-
-
-def database_url(state: StackState, name: str) -> str:
-    return state.database_url.rsplit("/", 1)[0] + "/" + name
+    with temporary_stack("pantau-bench-", fsync=fsync) as local:
+        state = local.read_state()
+        assert state is not None
+        yield state
 
 
 @contextmanager
 def fresh_database(state: StackState, label: str, fleet: Fleet | None = None) -> Iterator[str]:
     """A new database migrated with Pantau's schema (and ``fleet`` loaded), dropped on exit."""
-    name = f"bench_{label}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(state.database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = database_url(state, name)
-    try:
-        migrate(url)
+    with scratch_database(state.database_url, f"bench_{label}") as url:
         if fleet is not None:
             with psycopg.connect(url) as conn:
                 load_into(conn, fleet)
         yield url
-    finally:
-        with psycopg.connect(state.database_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def server_versions(url: str) -> dict[str, str]:

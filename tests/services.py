@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -21,16 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from psycopg import sql
 
 from ingest.worker import Counters, Worker
-from pantau.db.migrate import migrate
+from pantau.db.scratch import scratch_database
 from pantau.settings import IngestSettings
-from pantau.stack.local import LocalStack, StackState, settings_for
-from pantau.stack.processes import free_port
+from pantau.stack.local import StackState, temporary_stack
 
 
 def make_state_dir(prefix: str) -> Path:
@@ -42,34 +40,15 @@ def make_state_dir(prefix: str) -> Path:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackState]:
-    state_dir = make_state_dir("pantau-test-")
-    local = LocalStack(settings_for(state_dir, free_port(), free_port(), fsync=False))
-    try:
-        yield local.up()
-    finally:
-        local.down()
-        shutil.rmtree(state_dir, ignore_errors=True)
+    with temporary_stack("pantau-test-") as local:
+        state = local.read_state()
+        assert state is not None
+        yield state
 
 
-def database_url(state: StackState, name: str) -> str:
-    return state.database_url.rsplit("/", 1)[0] + "/" + name
-
-
-@contextlib.contextmanager
-def fresh_database(stack: StackState) -> Iterator[str]:
+def fresh_database(stack: StackState) -> contextlib.AbstractContextManager[str]:
     """A newly created and migrated database on ``stack``, dropped afterwards."""
-    name = "t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = database_url(stack, name)
-    try:
-        migrate(url)
-        yield url
-    finally:
-        with psycopg.connect(stack.database_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    return scratch_database(stack.database_url, "t")
 
 
 @pytest.fixture
@@ -153,6 +132,20 @@ def worker_factory(stack: StackState) -> Iterator[Callable[..., RunningWorker]]:
     for running in started:
         running.stop.set()
         running.thread.join(timeout=60)
+
+
+def run_pantau(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the `pantau` command in a subprocess, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "pantau.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def pantau_env(**extra: str) -> dict[str, str]:

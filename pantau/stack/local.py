@@ -16,6 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,7 +28,7 @@ from pantau.settings import STATE_FILE, StackSettings
 from pantau.stack import install
 from pantau.stack.mosquitto import Broker, BrokerConfig
 from pantau.stack.postgres import Cluster, ClusterConfig
-from pantau.stack.processes import ServiceUser, ensure_reachable, port_open
+from pantau.stack.processes import ServiceUser, ensure_reachable, free_port, port_open
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +186,24 @@ class LocalStack:
         tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
         os.replace(tmp, self.state_dir / STATE_FILE)
         (self.state_dir / "env").write_text("\n".join(state.env_lines()) + "\n")
+
+
+@contextmanager
+def temporary_stack(prefix: str, *, fsync: bool = False) -> Iterator[LocalStack]:
+    """A running stack on free ports in a new directory, stopped and removed on exit.
+
+    For tests, benchmarks and fault drills. The directory is made enterable (mode 755) because
+    the servers run as their own unprivileged users when started as root.
+    """
+    state_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    state_dir.chmod(0o755)
+    local = LocalStack(settings_for(state_dir, free_port(), free_port(), fsync=fsync))
+    try:
+        local.up()
+        yield local
+    finally:
+        local.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def settings_for(state_dir: Path, mqtt_port: int, pg_port: int, *, fsync: bool) -> StackSettings:

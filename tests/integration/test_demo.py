@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from pantau.stack.processes import free_port, port_open
-from tests.services import make_state_dir, pantau_env
+from tests.services import make_state_dir, pantau_env, run_pantau
 
 pytestmark = pytest.mark.integration
 
@@ -26,14 +26,7 @@ def test_demo_stores_readings_and_cleans_up():
         PANTAU_STACK_FSYNC="false",
     )
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "pantau.cli", "demo", "--duration", "10", "--speed", "600"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
+        result = run_pantau("demo", "--duration", "10", "--speed", "600", env=env)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "sensors" in result.stdout
         stored = [int(n) for n in re.findall(r"(\d+) rows stored", result.stdout)]

@@ -7,7 +7,6 @@ Each drill counts rows at the end: every reading published is in `readings` exac
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,12 +19,11 @@ import psycopg
 import pytest
 
 from ingest.worker import Worker
-from pantau.db.migrate import migrate
+from pantau.db.scratch import scratch_database
 from pantau.registry.fleet import parse_fleet
 from pantau.registry.load import load_into
-from pantau.stack.local import LocalStack, StackState, settings_for
-from pantau.stack.processes import free_port
-from tests.services import Publisher, make_state_dir, pantau_env, start_worker, wait_for
+from pantau.stack.local import LocalStack, StackState, temporary_stack
+from tests.services import Publisher, pantau_env, start_worker, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +34,8 @@ T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: 100k readings 10 s apart stay
 @pytest.fixture(scope="module")
 def private_stack() -> Iterator[LocalStack]:
     """A stack of its own: these drills stop and restart its servers."""
-    state_dir = make_state_dir("pantau-faults-")
-    local = LocalStack(settings_for(state_dir, free_port(), free_port(), fsync=False))
-    local.up()
-    try:
+    with temporary_stack("pantau-faults-") as local:
         yield local
-    finally:
-        local.down()
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -55,17 +47,13 @@ def state(private_stack: LocalStack) -> StackState:
 
 
 @pytest.fixture
-def drill_db(state: StackState) -> str:
-    name = "d_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(state.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = state.database_url.rsplit("/", 1)[0] + "/" + name
-    migrate(url)
+def drill_db(state: StackState) -> Iterator[str]:
     zones = [{"id": "Z", "name": "Z", "kind": "village", "lat": -6.5, "lon": 110.7}]
     sensors = [{"id": f"B{i:03d}", "kind": "waste_bin", "zone": "Z"} for i in range(N_SENSORS)]
-    with psycopg.connect(url) as conn:
-        load_into(conn, parse_fleet({"zones": zones, "sensors": sensors}))
-    return url
+    with scratch_database(state.database_url, "drill") as url:
+        with psycopg.connect(url) as conn:
+            load_into(conn, parse_fleet({"zones": zones, "sensors": sensors}))
+        yield url
 
 
 def count(url: str) -> int:

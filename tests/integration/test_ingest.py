@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from datetime import UTC, datetime
 
 import psycopg
@@ -12,7 +11,7 @@ import pytest
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
 from pantau.stack.processes import free_port
-from tests.services import pantau_env, wait_for
+from tests.services import pantau_env, run_pantau, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -130,13 +129,8 @@ def test_latest_never_moves_backwards(stack, fleet_db, topic_root, worker_factor
 
 def test_ingest_with_the_database_down_names_the_problem(stack, topic_root):
     dead = f"postgresql://pantau@127.0.0.1:{free_port()}/pantau"
-    result = subprocess.run(
-        [sys.executable, "-m", "pantau.cli", "ingest"],
-        env=pantau_env(PANTAU_DATABASE_URL=dead, PANTAU_MQTT_URL=stack.mqtt_url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = run_pantau(
+        "ingest", env=pantau_env(PANTAU_DATABASE_URL=dead, PANTAU_MQTT_URL=stack.mqtt_url)
     )
     assert result.returncode == 4
     assert "cannot connect to the database at" in result.stderr
@@ -165,13 +159,9 @@ def test_rows_the_database_refuses_become_rejects_and_the_rest_lands(
 
 
 def test_ingest_on_an_unmigrated_database_says_to_migrate(stack):
-    result = subprocess.run(
-        [sys.executable, "-m", "pantau.cli", "ingest"],
+    result = run_pantau(
+        "ingest",
         env=pantau_env(PANTAU_DATABASE_URL=stack.database_url, PANTAU_MQTT_URL=stack.mqtt_url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
     assert result.returncode == 1
     assert "the database schema is not up to date" in result.stderr

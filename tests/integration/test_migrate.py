@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 
 import psycopg
 import pytest
@@ -14,7 +12,7 @@ from pantau.errors import PantauError
 from pantau.stack.install import detect
 from pantau.stack.postgres import Cluster, ClusterConfig
 from pantau.stack.processes import ServiceUser, free_port
-from tests.services import make_state_dir, pantau_env
+from tests.services import make_state_dir, pantau_env, run_pantau
 
 pytestmark = pytest.mark.integration
 
@@ -80,14 +78,7 @@ def test_migrate_without_timescaledb_names_the_fix():
     cluster = Cluster(toolchain.pg_bindir, config, ServiceUser.for_service("postgres"))
     try:
         cluster.start()
-        result = subprocess.run(
-            [sys.executable, "-m", "pantau.cli", "db", "migrate"],
-            env=pantau_env(PANTAU_DATABASE_URL=config.url()),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_pantau("db", "migrate", env=pantau_env(PANTAU_DATABASE_URL=config.url()))
     finally:
         cluster.stop()
         shutil.rmtree(state_dir, ignore_errors=True)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import psycopg
 import pytest
 
 from pantau.registry.fleet import load_fleet, parse_fleet
 from pantau.registry.load import load_into
-from tests.services import pantau_env
+from tests.services import pantau_env, run_pantau
 
 pytestmark = pytest.mark.integration
 
@@ -24,14 +21,7 @@ def keys(url: str) -> dict[str, tuple[int, bool]]:
 
 
 def test_cli_loads_the_jepara_fleet(db_url):
-    result = subprocess.run(
-        [sys.executable, "-m", "pantau.cli", "registry", "load"],
-        env=pantau_env(PANTAU_DATABASE_URL=db_url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_pantau("registry", "load", env=pantau_env(PANTAU_DATABASE_URL=db_url))
     assert result.returncode == 0, result.stderr
     fleet = load_fleet()
     assert f"{len(fleet.zones)} zones, {len(fleet.sensors)} sensors loaded" in result.stdout
@@ -69,14 +59,7 @@ def test_reload_keeps_keys_and_deactivates_what_left(db_url):
 def test_bad_fleet_file_is_a_clear_cli_error(db_url, tmp_path):
     bad = tmp_path / "fleet.toml"
     bad.write_text('[[zones]]\nid = "Z"\nname = "Z"\nkind = "moon"\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "pantau.cli", "registry", "load", str(bad)],
-        env=pantau_env(PANTAU_DATABASE_URL=db_url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_pantau("registry", "load", str(bad), env=pantau_env(PANTAU_DATABASE_URL=db_url))
     assert result.returncode == 2
     assert "zone kind 'moon' is unknown" in result.stderr
     assert "fix: use one of" in result.stderr

@@ -5,29 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pantau.stack.processes import cmdline, free_port, port_open
-from tests.services import make_state_dir, pantau_env
+from tests.services import make_state_dir, pantau_env, run_pantau
 
 pytestmark = pytest.mark.integration
-
-
-def pantau(
-    *args: str, env: dict[str, str], timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pantau.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def system_server_pids() -> set[int]:
@@ -51,7 +36,7 @@ def stack_env():
         PANTAU_STACK_FSYNC="false",
     )
     yield state_dir, env
-    pantau("stack", "down", env=env)
+    run_pantau("stack", "down", env=env)
     shutil.rmtree(state_dir, ignore_errors=True)
 
 
@@ -59,7 +44,7 @@ def test_up_twice_status_down_then_up_again(stack_env, stack):
     state_dir, env = stack_env
     others_before = system_server_pids() | {stack.mosquitto_pid, stack.postgres_pid}
 
-    first = pantau("stack", "up", env=env)
+    first = run_pantau("stack", "up", env=env)
     assert first.returncode == 0, first.stderr
     state = json.loads((state_dir / "stack.json").read_text())
     pids = {state["mosquitto_pid"], state["postgres_pid"]}
@@ -68,16 +53,16 @@ def test_up_twice_status_down_then_up_again(stack_env, stack):
     assert port_open(state["mqtt_port"])
     assert port_open(state["pg_port"])
 
-    second = pantau("stack", "up", env=env)
+    second = run_pantau("stack", "up", env=env)
     assert second.returncode == 0, second.stderr
     again = json.loads((state_dir / "stack.json").read_text())
     assert {again["mosquitto_pid"], again["postgres_pid"]} == pids  # nothing restarted
 
-    status = pantau("stack", "status", env=env)
+    status = run_pantau("stack", "status", env=env)
     assert f"running, pid {state['mosquitto_pid']}" in status.stdout
     assert f"running, pid {state['postgres_pid']}" in status.stdout
 
-    down = pantau("stack", "down", env=env)
+    down = run_pantau("stack", "down", env=env)
     assert down.returncode == 0, down.stderr
     assert f"mosquitto (pid {state['mosquitto_pid']})" in down.stdout
     assert f"postgres (pid {state['postgres_pid']})" in down.stdout
@@ -87,9 +72,9 @@ def test_up_twice_status_down_then_up_again(stack_env, stack):
     assert not port_open(state["pg_port"])
     # Other servers on this machine (the system's, the test session's stack) were left alone.
     assert all(cmdline(pid) for pid in others_before)
-    assert "not running" in pantau("stack", "status", env=env).stdout
+    assert "not running" in run_pantau("stack", "status", env=env).stdout
 
-    third = pantau("stack", "up", env=env)
+    third = run_pantau("stack", "up", env=env)
     assert third.returncode == 0, third.stderr
     restarted = json.loads((state_dir / "stack.json").read_text())
     assert port_open(restarted["mqtt_port"])
@@ -104,7 +89,7 @@ def test_port_taken_by_another_program_is_a_clear_error(stack_env):
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         env = {**env, "PANTAU_STACK_MQTT_PORT": str(blocker.getsockname()[1])}
-        result = pantau("stack", "up", env=env)
+        result = run_pantau("stack", "up", env=env)
     assert result.returncode == 2
     assert "already in use" in result.stderr
     assert "PANTAU_STACK_MQTT_PORT" in result.stderr

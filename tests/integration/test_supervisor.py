@@ -14,7 +14,7 @@ import pytest
 
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
-from tests.services import Publisher, pantau_env, wait_for
+from tests.services import Publisher, pantau_env, run_pantau, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -116,26 +116,17 @@ def test_a_misconfigured_group_stops_with_the_childs_error(stack, topic_root):
         PANTAU_MQTT_URL=stack.mqtt_url,
         PANTAU_TOPIC_ROOT=topic_root,
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "pantau.cli", "ingest", "--processes", "2"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_pantau("ingest", "--processes", "2", env=env)
     assert result.returncode == 4
     assert "cannot connect to the database" in result.stderr
 
 
 def test_an_invalid_setting_is_named(stack):
-    result = subprocess.run(
-        [sys.executable, "-m", "pantau.cli", "ingest", "--processes", "0"],
+    result = run_pantau(
+        "ingest",
+        "--processes",
+        "0",
         env=pantau_env(PANTAU_MQTT_URL=stack.mqtt_url, PANTAU_DATABASE_URL=stack.database_url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
     assert result.returncode == 2
     assert "setting processes" in result.stderr
