@@ -15,16 +15,17 @@ from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
+from psycopg import sql
 from psycopg.rows import TupleRow
 
 from ingest.batch import RejectRow
 from ingest.pgcopy import decode_keys, encode_readings
 from processing.arrays import BoolArray, F64Array, I16Array, I32Array, I64Array
-from processing.keys import is_member
+from processing.keys import is_member, newest_per_series
 
 Conn = psycopg.Connection[TupleRow]
 
-_STAGING = """CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
+_STAGING = """CREATE TEMP TABLE IF NOT EXISTS {} (
     sensor_key integer NOT NULL,
     metric_id  smallint NOT NULL,
     ts         timestamptz NOT NULL,
@@ -38,11 +39,10 @@ _INSERT = """COPY (
     RETURNING sensor_key, metric_id, ts
 ) TO STDOUT (FORMAT BINARY)"""
 
-# "Latest" never moves backwards: a late reading only replaces an older one.
+# "Latest" never moves backwards: a late reading only replaces an older one. The newest reading
+# of each series in the batch is picked in NumPy, so only those few rows reach this statement.
 _LATEST = """INSERT INTO latest (sensor_key, metric_id, ts, value)
-SELECT DISTINCT ON (sensor_key, metric_id) sensor_key, metric_id, ts, value
-FROM ingest_staging
-ORDER BY sensor_key, metric_id, ts DESC
+SELECT sensor_key, metric_id, ts, value FROM ingest_latest
 ON CONFLICT (sensor_key, metric_id) DO UPDATE
 SET ts = EXCLUDED.ts, value = EXCLUDED.value
 WHERE latest.ts < EXCLUDED.ts"""
@@ -81,7 +81,8 @@ class Writer:
 
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
-        self.conn.execute(_STAGING)
+        for table in ("ingest_staging", "ingest_latest"):
+            self.conn.execute(sql.SQL(_STAGING).format(sql.Identifier(table)))
         self.conn.commit()
 
     def write(self, readings: Readings, rejects: list[RejectRow]) -> WriteResult:
@@ -106,6 +107,16 @@ class Writer:
                         readings.metric_id,
                         readings.ts_ms,
                         decode_keys(bytes(returned)),
+                    )
+                newest = newest_per_series(readings.sensor_key, readings.metric_id, readings.ts_ms)
+                with cur.copy("COPY ingest_latest FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.write(
+                        encode_readings(
+                            readings.sensor_key[newest],
+                            readings.metric_id[newest],
+                            readings.ts_ms[newest],
+                            readings.value[newest],
+                        )
                     )
                 cur.execute(_LATEST)
             if rejects:

@@ -42,3 +42,18 @@ def is_member(
     if sensor_key.shape[0] == 0 or of[0].shape[0] == 0:
         return np.zeros(sensor_key.shape[0], dtype=np.bool_)
     return np.isin(pack(sensor_key, metric_id, ts_ms), pack(*of))
+
+
+def newest_per_series(sensor_key: I32Array, metric_id: I16Array, ts_ms: I64Array) -> I64Array:
+    """Indices of the newest reading of each (sensor, metric) series, in series order.
+
+    Ties on time keep the first in array order.
+    """
+    if sensor_key.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    # Sort by series, then newest first; keep each series' first row.
+    order = np.lexsort((-ts_ms, metric_id, sensor_key)).astype(np.int64)
+    k, m = sensor_key[order], metric_id[order]
+    first = np.ones(order.shape[0], dtype=np.bool_)
+    first[1:] = (k[1:] != k[:-1]) | (m[1:] != m[:-1])
+    return order[first]

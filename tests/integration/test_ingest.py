@@ -166,3 +166,17 @@ def test_ingest_on_an_unmigrated_database_says_to_migrate(stack):
     assert result.returncode == 1
     assert "the database schema is not up to date" in result.stderr
     assert "run `pantau db migrate`" in result.stderr
+
+
+def test_latest_is_the_newest_reading_of_a_batch(stack, fleet_db, topic_root, worker_factory):
+    running = worker_factory(fleet_db, topic_root)
+    mosquitto_pub(
+        stack.mqtt_port,
+        f"{topic_root}/waste_bin/{BIN}",
+        '[{"ts": 1795828860, "fill_pct": 61, "tilt": 1},'
+        ' {"ts": 1795828920, "fill_pct": 62},'
+        ' {"ts": 1795828800, "fill_pct": 60, "tilt": 3}]',
+    )
+    wait_for(lambda: running.worker.counters.messages == 1, what="the message")
+    got = rows(fleet_db, "SELECT m.name, l.value FROM latest l JOIN metrics m USING (metric_id)")
+    assert sorted(got) == [("fill_pct", 62.0), ("tilt", 1.0)]

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processing.keys import first_occurrence, is_member
+from processing.keys import first_occurrence, is_member, newest_per_series
 
 keys = st.lists(
     st.tuples(
@@ -42,3 +42,13 @@ def test_is_member_matches_reference(rows, others):
     other_set = set(others)
     expected = [row in other_set for row in rows]
     assert is_member(*columns(rows), of=columns(others)).tolist() == expected
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 5)), max_size=80))
+def test_newest_per_series_matches_reference(rows):
+    newest: dict[tuple[int, int], tuple[int, int]] = {}
+    for i, (k, m, t) in enumerate(rows):
+        if (k, m) not in newest or t > newest[(k, m)][0]:
+            newest[(k, m)] = (t, i)
+    expected = [newest[key][1] for key in sorted(newest)]
+    assert newest_per_series(*columns(rows)).tolist() == expected
