@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 
 
 STOP_TIMEOUT_S = 30
+IDLE_POLL_S = 0.002  # how long the main thread sleeps when the inbox is empty
 
 
 def now_ms() -> int:
@@ -258,7 +259,8 @@ class Worker:
         pipeline = self.pipeline
         try:
             while not stop.is_set() and writer.is_alive():
-                self._drain(timeout_s=0.05)
+                if not self._drain():
+                    stop.wait(IDLE_POLL_S)
                 if pipeline.due(
                     now_ms(),
                     self.settings.batch_max_readings,
@@ -271,7 +273,7 @@ class Worker:
                     last = Counters(**vars(self.counters))
                     next_summary += self.settings.summary_every_s
             # Graceful stop: take what was received, commit it, ack it, then disconnect.
-            self._drain(timeout_s=0.0)
+            self._drain()
             if pipeline.batch:
                 self._hand_over(pipeline.take(), writer)
         finally:
@@ -293,23 +295,27 @@ class Worker:
         self._log_summary(last)
         return self.counters
 
-    def _drain(self, timeout_s: float) -> None:
-        """Move received messages into the batch, until it is full or the inbox is empty."""
+    def _drain(self) -> bool:
+        """Move received messages into the batch, until it is full or the inbox is empty.
+
+        Never blocks: ``SimpleQueue.get`` with a timeout can wait forever once a signal has
+        interrupted it (CPython 3.11), so the caller waits on the stop event instead.
+        """
         pipeline = self.pipeline
         limit = self.settings.batch_max_readings
         try:
-            item = self.inbox.get(timeout=timeout_s) if timeout_s > 0 else self.inbox.get_nowait()
+            item = self.inbox.get_nowait()
         except queue.Empty:
-            return
+            return False
         try:
             while True:
                 generation, mid, qos, topic, payload, received = item
                 pipeline.add(topic, payload, (generation, mid, qos), received)
                 if pipeline.batch.n_readings >= limit:
-                    return
+                    return True
                 item = self.inbox.get_nowait()
         except queue.Empty:
-            return
+            return True
         finally:
             self.inbox_room.set()
 
