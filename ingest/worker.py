@@ -25,7 +25,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -62,7 +62,7 @@ def now_ms() -> int:
 
 @dataclass
 class Counters:
-    """Running totals, for the log summary (and later the metrics endpoint)."""
+    """Running totals, for the log summary and the callers of :meth:`Worker.run`."""
 
     messages: int = 0
     readings: int = 0
@@ -71,7 +71,6 @@ class Counters:
     batches: int = 0
     commit_s_total: float = 0.0
     db_retries: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)
 
     def add(self, r: FlushResult) -> None:
         self.messages += r.messages

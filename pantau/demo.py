@@ -16,6 +16,9 @@ from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
 from pantau.settings import StackSettings
 from pantau.stack.local import LocalStack, StackState
+from pantau.stack.processes import free_port, port_open
+
+METRICS_PORT = 9464  # the port commonly assigned to Prometheus exporters of this kind
 
 
 def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -78,11 +81,13 @@ def run_demo(*, speed: float, duration_s: float | None) -> int:
     stack = LocalStack(settings)
     was_running = any(line.startswith("running") for line in stack.status().values())
     state = _prepare(stack)
+    metrics_port = METRICS_PORT if not port_open(METRICS_PORT) else free_port()
     env = {
         **os.environ,
         "PANTAU_DATABASE_URL": state.database_url,
         "PANTAU_MQTT_URL": state.mqtt_url,
         "PANTAU_STATE_DIR": state.state_dir,
+        "PANTAU_INGEST_METRICS_PORT": str(metrics_port),
     }
     logs = Path(state.state_dir)
     children = {
@@ -95,6 +100,7 @@ def run_demo(*, speed: float, duration_s: float | None) -> int:
         f"look at the data:  psql {state.database_url} -c 'SELECT * FROM readings_named "
         "ORDER BY ts DESC LIMIT 20'\n"
         f"watch the traffic: mosquitto_sub -p {state.mqtt_port} -t 'pantau/v1/#' -v\n"
+        f"ingest metrics:    http://127.0.0.1:{metrics_port}/metrics\n"
         "Ctrl-C stops the demo."
     )
     stop = threading.Event()

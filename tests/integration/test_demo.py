@@ -29,6 +29,7 @@ def test_demo_stores_readings_and_cleans_up():
         result = run_pantau("demo", "--duration", "10", "--speed", "600", env=env)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "sensors" in result.stdout
+        assert "/metrics" in result.stdout
         stored = [int(n) for n in re.findall(r"(\d+) rows stored", result.stdout)]
         assert stored, result.stdout
         assert stored[-1] > 1000, result.stdout
