@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import workers as worker_procs
 from bench.broker import BrokerResult, measure_broker
 from bench.database import METHODS, DbResult, measure_db, synthetic_readings
 from bench.e2e import E2EResult, run_e2e
@@ -87,6 +88,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--workers", type=worker_counts, default=(1, 2, 3), help="worker counts (default 1,2,3)"
     )
     parser.add_argument("--fsync", action="store_true", help="run PostgreSQL with fsync on")
+    parser.add_argument(
+        "--mqtt-version",
+        choices=["5", "3.1.1"],
+        default="5",
+        help="MQTT version of the workers' connections (PANTAU_INGEST_MQTT_VERSION; default 5)",
+    )
     return parser.parse_args(argv)
 
 
@@ -196,7 +203,7 @@ def notes(r: Results) -> list[str]:
         "messages per chunk), timestamps one second apart",
         "The broker is configured by Pantau's stack (persistence on, autosave every 30 s, "
         f"max_inflight_messages {BrokerConfig(port=0, directory=Path('.')).max_inflight}); "
-        "mosquitto_pub/sub use MQTT 3.1.1, the workers MQTT 5",
+        f"mosquitto_pub/sub use MQTT 3.1.1, the workers MQTT {worker_procs.MQTT_VERSION}",
         "Database limits write synthetic rows (readings has no foreign key), every sensor once "
         "per second, in arrival order",
     ]
@@ -248,6 +255,7 @@ def write_json(r: Results) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    worker_procs.MQTT_VERSION = args.mqtt_version
     sizes = QUICK if args.quick else FULL
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     host = machine() | {"background_cpu_percent": str(background_percent())}

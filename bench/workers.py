@@ -39,13 +39,17 @@ class WorkerStats:
     mean_commit_ms: float
 
 
+MQTT_VERSION = "5"  # of the workers' own connections; set by --mqtt-version
+
+
 def worker_env(database_url: str, mqtt_url: str, topic_root: str) -> dict[str, str]:
-    """This environment without PANTAU_* settings, plus the three the worker needs."""
+    """This environment without PANTAU_* settings, plus the ones the worker needs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PANTAU_")}
     env |= {
         "PANTAU_DATABASE_URL": database_url,
         "PANTAU_MQTT_URL": mqtt_url,
         "PANTAU_TOPIC_ROOT": topic_root,
+        "PANTAU_INGEST_MQTT_VERSION": MQTT_VERSION,
     }
     return env
 

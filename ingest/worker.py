@@ -102,6 +102,7 @@ class Worker:
         self.registry = Registry()
         self.conn: psycopg.Connection[Any] | None = None
         self.writer: Writer | None = None
+        self.v5 = settings.mqtt_version == "5"
         self.client = self._make_client()
         limits = Limits(
             max_payload_bytes=settings.max_payload_bytes,
@@ -119,12 +120,23 @@ class Worker:
     # -- MQTT (paho's network thread runs the callbacks) --------------------------------------
 
     def _make_client(self) -> BufferedClient:
-        client = BufferedClient(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=self.settings.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            manual_ack=True,
-        )
+        if self.v5:
+            client = BufferedClient(
+                callback_api_version=CallbackAPIVersion.VERSION2,
+                client_id=self.settings.client_id,
+                protocol=MQTTProtocolVersion.MQTTv5,
+                manual_ack=True,
+            )
+        else:
+            # MQTT 3.1.1: a persistent session is "clean session" off; it lasts until the
+            # broker's own expiry (Mosquitto: persistent_client_expiration).
+            client = BufferedClient(
+                callback_api_version=CallbackAPIVersion.VERSION2,
+                client_id=self.settings.client_id,
+                protocol=MQTTProtocolVersion.MQTTv311,
+                clean_session=False,
+                manual_ack=True,
+            )
         if self.endpoint.username:
             client.username_pw_set(self.endpoint.username, self.endpoint.password)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -153,7 +165,10 @@ class Worker:
             return
         self.generation += 1
         topic_filter = telemetry_filter(self.settings.topic_root, self.settings.shared_group)
-        client.subscribe(topic_filter, options=SubscribeOptions(qos=1))
+        if self.v5:
+            client.subscribe(topic_filter, options=SubscribeOptions(qos=1))
+        else:
+            client.subscribe(topic_filter, qos=1)
         logger.info(
             "connected to %s (session present: %s), subscribed to %s",
             self.endpoint.url(),
@@ -241,13 +256,16 @@ class Worker:
             len(self.registry.sensors),
             len(self.registry.metric_ids),
         )
-        self.client.connect_async(
-            self.endpoint.host,
-            self.endpoint.port,
-            keepalive=30,
-            clean_start=False,
-            properties=self._connect_properties(),
-        )
+        if self.v5:
+            self.client.connect_async(
+                self.endpoint.host,
+                self.endpoint.port,
+                keepalive=30,
+                clean_start=False,
+                properties=self._connect_properties(),
+            )
+        else:
+            self.client.connect_async(self.endpoint.host, self.endpoint.port, keepalive=30)
         self.client.loop_start()
         writer = threading.Thread(
             target=self._write_loop, args=(stop,), name="pantau-writer", daemon=True

@@ -15,7 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -109,6 +109,9 @@ class IngestSettings(CommonSettings):
     )
     shared_group: str = Field(
         "", description="Join $share/<group>/... to split load across workers."
+    )
+    mqtt_version: Literal["5", "3.1.1"] = Field(
+        "5", description="MQTT version of the worker's own connection (devices may use either)."
     )
     batch_max_readings: int = Field(5000, ge=1, description="Flush a batch at this many readings.")
     batch_max_age_ms: int = Field(200, ge=1, description="Flush a batch at this age.")
