@@ -279,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="subscribe to telemetry and store it",
         description="Run an ingest worker: subscribe to <root>/+/+ at QoS 1 with a persistent "
         "session, validate, store in TimescaleDB, acknowledge after commit. Stop with Ctrl-C or "
-        "SIGTERM (it flushes and acknowledges first). Settings: PANTAU_INGEST_* variables.",
+        "SIGTERM (it flushes and acknowledges first); SIGUSR1 prints every thread's stack. "
+        "Settings: PANTAU_INGEST_* variables (PANTAU_INGEST_METRICS_PORT serves Prometheus "
+        "metrics, PANTAU_INGEST_MQTT_VERSION=3.1.1 is faster with this client).",
     )
     ingest.add_argument(
         "--client-id", help="MQTT client id (default pantau-ingest); one per worker"
