@@ -63,9 +63,6 @@ class Columns:
     message: I64Array  # index into Batch.messages
     metric_name: list[str]
 
-    def __len__(self) -> int:
-        return int(self.value.shape[0])
-
 
 @dataclass
 class Batch:

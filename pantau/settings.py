@@ -18,17 +18,12 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pantau.errors import ConfigError
 
 STATE_FILE = "stack.json"
-
-
-def _shared(name: str) -> Any:
-    """A field read from one fixed environment name, whatever the class prefix."""
-    return AliasChoices(name)
 
 
 class CommonSettings(BaseSettings):
@@ -38,22 +33,22 @@ class CommonSettings(BaseSettings):
 
     state_dir: Path = Field(
         Path(".pantau"),
-        validation_alias=_shared("PANTAU_STATE_DIR"),
+        validation_alias="PANTAU_STATE_DIR",
         description="Directory of the local stack (processes, data, logs, stack.json).",
     )
     database_url: SecretStr | None = Field(
         None,
-        validation_alias=_shared("PANTAU_DATABASE_URL"),
+        validation_alias="PANTAU_DATABASE_URL",
         description="postgresql:// URL; default: the local stack's.",
     )
     mqtt_url: SecretStr | None = Field(
         None,
-        validation_alias=_shared("PANTAU_MQTT_URL"),
+        validation_alias="PANTAU_MQTT_URL",
         description="mqtt://[user:password@]host:port; default: the local stack's.",
     )
     topic_root: str = Field(
         "pantau/v1",
-        validation_alias=_shared("PANTAU_TOPIC_ROOT"),
+        validation_alias="PANTAU_TOPIC_ROOT",
         description="Topic prefix: telemetry is <root>/<kind>/<sensor_id>.",
     )
 

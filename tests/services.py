@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
@@ -146,6 +147,16 @@ def run_pantau(
         timeout=timeout,
         check=False,
     )
+
+
+def count_readings(url: str) -> int:
+    """Rows in ``readings``; -1 while the database cannot be reached (outage drills)."""
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            row = conn.execute("SELECT count(*) FROM readings").fetchone()
+    except psycopg.OperationalError:
+        return -1
+    return int(row[0]) if row else 0
 
 
 def pantau_env(**extra: str) -> dict[str, str]:

@@ -73,12 +73,6 @@ class Fleet:
     zones: tuple[Zone, ...]
     sensors: tuple[Sensor, ...]
 
-    def zone(self, zone_id: str) -> Zone:
-        for z in self.zones:
-            if z.id == zone_id:
-                return z
-        raise KeyError(zone_id)
-
 
 def default_fleet_path() -> Path:
     """The Jepara fleet shipped with Pantau."""

@@ -23,7 +23,7 @@ from pantau.db.scratch import scratch_database
 from pantau.registry.fleet import parse_fleet
 from pantau.registry.load import load_into
 from pantau.stack.local import LocalStack, StackState, temporary_stack
-from tests.services import Publisher, pantau_env, start_worker, wait_for
+from tests.services import Publisher, count_readings, pantau_env, start_worker, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -54,15 +54,6 @@ def drill_db(state: StackState) -> Iterator[str]:
         with psycopg.connect(url) as conn:
             load_into(conn, parse_fleet({"zones": zones, "sensors": sensors}))
         yield url
-
-
-def count(url: str) -> int:
-    try:
-        with psycopg.connect(url, connect_timeout=2) as conn:
-            row = conn.execute("SELECT count(*) FROM readings").fetchone()
-    except psycopg.OperationalError:
-        return -1
-    return int(row[0]) if row else 0
 
 
 def gateway_payload(n: int, per_message: int) -> bytes:
@@ -128,7 +119,9 @@ def test_sigkill_the_worker_repeatedly_during_100k_readings(state, drill_db, top
             worker = spawn_worker(state, drill_db, topic_root, client_id)
         publisher.wait_all()
         expected = messages * per_message
-        wait_for(lambda: count(drill_db) == expected, timeout_s=120, what=f"{expected} readings")
+        wait_for(
+            lambda: count_readings(drill_db) == expected, timeout_s=120, what=f"{expected} readings"
+        )
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
@@ -159,7 +152,7 @@ def test_database_outage_loses_nothing_and_memory_stays_bounded(
     _, cluster = private_stack.parts()
     pending: list[int] = []
     try:
-        wait_for(lambda: count(drill_db) > 100, what="readings before the outage")
+        wait_for(lambda: count_readings(drill_db) > 100, what="readings before the outage")
         cluster.stop()
         outage_end = time.monotonic() + 10
         while time.monotonic() < outage_end:
@@ -169,7 +162,7 @@ def test_database_outage_loses_nothing_and_memory_stays_bounded(
         cluster.start()
         streaming.join()
         publisher.wait_all()
-        wait_for(lambda: count(drill_db) == messages, timeout_s=120, what="every reading")
+        wait_for(lambda: count_readings(drill_db) == messages, timeout_s=120, what="every reading")
     finally:
         publisher.close()
     counters = running.shutdown()
@@ -186,13 +179,13 @@ def test_broker_restart_loses_nothing(private_stack, state, drill_db, topic_root
     streaming = stream_in_background(publisher, topic_root, messages, 1, rate_per_s=500)
     broker, _ = private_stack.parts()
     try:
-        wait_for(lambda: count(drill_db) > 200, what="readings before the restart")
+        wait_for(lambda: count_readings(drill_db) > 200, what="readings before the restart")
         broker.stop()
         time.sleep(1.0)
         broker.start()
         streaming.join()
         publisher.wait_all()
-        wait_for(lambda: count(drill_db) == messages, timeout_s=120, what="every reading")
+        wait_for(lambda: count_readings(drill_db) == messages, timeout_s=120, what="every reading")
     finally:
         publisher.close()
     running.shutdown()
@@ -218,7 +211,7 @@ def test_redelivery_after_a_crash_between_commit_and_ack(state, drill_db, topic_
     counters = second.shutdown()
     publisher.close()
     assert counters.inserted == 0  # downstream sees the readings once, from the first commit
-    assert count(drill_db) == 3
+    assert count_readings(drill_db) == 3
 
 
 def test_three_workers_on_a_shared_subscription(state, drill_db, topic_root, worker_factory):
@@ -230,7 +223,7 @@ def test_three_workers_on_a_shared_subscription(state, drill_db, topic_root, wor
     publisher = Publisher(state.mqtt_port)
     stream(publisher, topic_root, messages, 1, rate=5_000)
     publisher.wait_all()
-    wait_for(lambda: count(drill_db) == messages, timeout_s=120, what="every reading")
+    wait_for(lambda: count_readings(drill_db) == messages, timeout_s=120, what="every reading")
     publisher.close()
     counters = [w.shutdown() for w in workers]
     assert all(c.messages > 0 for c in counters), "every worker took a share"
@@ -279,7 +272,7 @@ def test_mqtt_3_worker_keeps_the_guarantees(state, drill_db, topic_root, mqtt_ve
     assert again.shutdown().inserted == 0
     stream(publisher, topic_root, 4000, 1, rate=5000, first=1000)
     publisher.wait_all()
-    wait_for(lambda: count(drill_db) == 3 + 4000, timeout_s=60, what="every reading")
+    wait_for(lambda: count_readings(drill_db) == 3 + 4000, timeout_s=60, what="every reading")
     publisher.close()
     counters = [w.shutdown() for w in group]
     assert all(c.messages > 0 for c in counters)

@@ -14,7 +14,7 @@ import pytest
 
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
-from tests.services import Publisher, pantau_env, run_pantau, wait_for
+from tests.services import Publisher, count_readings, pantau_env, run_pantau, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -32,12 +32,6 @@ def children_of(pid: int) -> set[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 found.add(int(proc.name))
     return found
-
-
-def count(url: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT count(*) FROM readings").fetchone()
-    return int(row[0]) if row else 0
 
 
 def test_two_processes_share_the_load_and_a_killed_one_comes_back(stack, db_url, topic_root):
@@ -82,15 +76,15 @@ def test_two_processes_share_the_load_and_a_killed_one_comes_back(stack, db_url,
         def probe() -> bool:
             probes.append(-1 - len(probes))
             publish(probes[-1], 1)
-            return count(db_url) > 0
+            return count_readings(db_url) > 0
 
         wait_for(probe, what="a subscription")
         publisher.wait_all()
         time.sleep(0.5)  # longer than a batch's age: the last probes are committed or dropped
-        baseline = count(db_url)
+        baseline = count_readings(db_url)
         assert 1 <= baseline <= len(probes)
         publish(0, 2000)
-        wait_for(lambda: count(db_url) == baseline + 2000, what="the first 2000 readings")
+        wait_for(lambda: count_readings(db_url) == baseline + 2000, what="the first 2000 readings")
         victim = sorted(first)[0]
         os.kill(victim, signal.SIGKILL)
         publish(2000, 2000)
@@ -101,7 +95,9 @@ def test_two_processes_share_the_load_and_a_killed_one_comes_back(stack, db_url,
         )
         assert len(again - first) == 1
         publisher.wait_all()
-        wait_for(lambda: count(db_url) == baseline + 4000, timeout_s=60, what="all readings")
+        wait_for(
+            lambda: count_readings(db_url) == baseline + 4000, timeout_s=60, what="all readings"
+        )
     finally:
         publisher.close()
         supervisor.send_signal(signal.SIGTERM)
