@@ -88,3 +88,55 @@ def decode_keys(data: bytes) -> tuple[I32Array, I16Array, I64Array]:
         rows["metric_id"].astype(np.int16),
         rows["ts_us"].astype(np.int64) // 1000 + PG_EPOCH_MS,
     )
+
+
+# Column types of the generic encoder/decoder: NumPy big-endian dtype and field length.
+PG_TYPES: dict[str, tuple[str, int]] = {
+    "int2": (">i2", 2),
+    "int4": (">i4", 4),
+    "int8": (">i8", 8),
+    "float8": (">f8", 8),
+    "timestamptz": (">i8", 8),  # given and returned as Unix ms
+}
+
+
+def _row_dtype(types: list[str]) -> np.dtype[np.void]:
+    fields: list[tuple[str, str]] = [("nfields", ">i2")]
+    for i, t in enumerate(types):
+        fields += [(f"len{i}", ">i4"), (f"f{i}", PG_TYPES[t][0])]
+    return np.dtype(fields)
+
+
+def encode_rows(columns: list[tuple[str, np.ndarray]]) -> bytes:
+    """A binary COPY stream of rows made of aligned columns ``(pg type, values)`` (no NULLs).
+
+    ``timestamptz`` columns are Unix milliseconds.
+    """
+    types = [t for t, _ in columns]
+    n = columns[0][1].shape[0] if columns else 0
+    rows = np.empty(n, dtype=_row_dtype(types))
+    rows["nfields"] = len(columns)
+    for i, (t, values) in enumerate(columns):
+        rows[f"len{i}"] = PG_TYPES[t][1]
+        rows[f"f{i}"] = (values - PG_EPOCH_MS) * 1000 if t == "timestamptz" else values
+    return HEADER + rows.tobytes() + TRAILER
+
+
+def decode_rows(data: bytes, types: list[str]) -> list[np.ndarray]:
+    """Parse a binary COPY stream of rows of ``types`` (no NULLs) into native-order columns."""
+    if not data.startswith(SIGNATURE):
+        raise ValueError("not a PostgreSQL binary COPY stream")
+    ext_len = int.from_bytes(data[15:19], "big")
+    start = 19 + ext_len
+    end = len(data) - len(TRAILER)
+    dtype = _row_dtype(types)
+    if data[end:] != TRAILER or (end - start) % dtype.itemsize:
+        raise ValueError("truncated binary COPY stream, or a NULL where none is expected")
+    rows = np.frombuffer(data, dtype=dtype, offset=start, count=(end - start) // dtype.itemsize)
+    if rows.size and not (rows["nfields"] == len(types)).all():
+        raise ValueError("unexpected row layout in binary COPY stream")
+    out: list[np.ndarray] = []
+    for i, t in enumerate(types):
+        col = rows[f"f{i}"].astype(PG_TYPES[t][0][1:])
+        out.append(col // 1000 + PG_EPOCH_MS if t == "timestamptz" else col)
+    return out

@@ -38,6 +38,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.batch import Batch
 from ingest.dberrors import is_transient
+from ingest.derive import Detection
 from ingest.metrics import IngestMetrics
 from ingest.mqttclient import BufferedClient
 from ingest.pipeline import FlushResult, Limits, Pipeline
@@ -48,6 +49,7 @@ from pantau.db.connect import connect
 from pantau.db.migrate import require_current
 from pantau.errors import ConfigError, ServiceUnavailableError
 from pantau.settings import IngestSettings, MqttEndpoint
+from processing.rules import metric_rules
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +215,10 @@ class Worker:
         self.conn = connect(self.database_url, application_name=self.settings.client_id)
         require_current(self.conn)
         self.registry.load(self.conn)
-        self.writer = Writer(self.conn)
+        detection = (
+            Detection(metric_rules(self.registry.metric_ids)) if self.settings.detect else None
+        )
+        self.writer = Writer(self.conn, detection)
 
     def _close_db(self) -> None:
         if self.conn is not None:

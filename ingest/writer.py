@@ -4,7 +4,8 @@ Readings go in by binary ``COPY`` into a temporary staging table, then
 ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` into ``readings``, itself run as a ``COPY ... TO``
 so that the keys of the rows actually inserted come back as one binary stream. A redelivered
 message therefore inserts nothing, and :attr:`WriteResult.inserted` tells downstream processing
-exactly which readings are new (DESIGN.md 3.2).
+exactly which readings are new (DESIGN.md 3.2). Those, and only those, are merged into the
+rollups and run through the detectors in the same transaction (:mod:`ingest.derive`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from ingest.batch import RejectRow
+from ingest.derive import Detection, create_temp_tables, merge_rollups
 from ingest.pgcopy import decode_keys, encode_readings
 from processing.arrays import BoolArray, F64Array, I16Array, I32Array, I64Array
 from processing.keys import is_member, newest_per_series
@@ -70,6 +72,8 @@ class WriteResult:
     inserted: BoolArray  # per reading of the batch: newly stored (False: already there)
     rejects: int
     commit_s: float
+    rollup_rows: int = 0
+    anomalies: int = 0
 
 
 def _utc(ms: int) -> datetime:
@@ -79,15 +83,19 @@ def _utc(ms: int) -> datetime:
 class Writer:
     """Writes batches on one connection (the caller owns reconnecting)."""
 
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, detection: Detection | None = None) -> None:
+        """``detection``: run the detectors on new readings (None: rollups only)."""
         self.conn = conn
+        self.detection = detection
         for table in ("ingest_staging", "ingest_latest"):
             self.conn.execute(sql.SQL(_STAGING).format(sql.Identifier(table)))
+        create_temp_tables(self.conn)
         self.conn.commit()
 
     def write(self, readings: Readings, rejects: list[RejectRow]) -> WriteResult:
         started = time.perf_counter()
         inserted: BoolArray = np.zeros(len(readings), dtype=np.bool_)
+        rollup_rows = anomalies = 0
         with self.conn.transaction():
             cur = self.conn.cursor()
             if len(readings):
@@ -119,6 +127,14 @@ class Writer:
                         )
                     )
                 cur.execute(_LATEST)
+                if inserted.any():
+                    new = (
+                        readings.sensor_key[inserted], readings.metric_id[inserted],
+                        readings.ts_ms[inserted], readings.value[inserted],
+                    )  # fmt: skip
+                    rollup_rows = merge_rollups(cur, *new)
+                    if self.detection is not None:
+                        anomalies = self.detection.run(cur, *new)
             if rejects:
                 with cur.copy(_REJECTS) as copy:
                     for r in rejects:
@@ -135,5 +151,9 @@ class Writer:
                             )
                         )
         return WriteResult(
-            inserted=inserted, rejects=len(rejects), commit_s=time.perf_counter() - started
+            inserted=inserted,
+            rejects=len(rejects),
+            commit_s=time.perf_counter() - started,
+            rollup_rows=rollup_rows,
+            anomalies=anomalies,
         )

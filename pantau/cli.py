@@ -29,6 +29,7 @@ Typical first run on a development machine:
   pantau registry load     load the Jepara fleet (zones and sensors)
   pantau ingest &          subscribe and store readings
   pantau simulate          publish simulated sensor readings
+  pantau process           offline sensors, alarms, waste, air (ISPU) and tourism figures
 or all of that at once:  pantau demo
 
 Connection settings come from PANTAU_DATABASE_URL and PANTAU_MQTT_URL, or, when those are not
@@ -215,6 +216,36 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- detect ---------------------------------------------------------------------------------
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from pantau.detectcsv import run
+
+    with contextlib.ExitStack() as files:
+        try:
+            src = sys.stdin if args.file == "-" else files.enter_context(open(args.file))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read {args.file}: {exc.strerror}", "give a readable CSV file"
+            ) from None
+        try:
+            out = (
+                sys.stdout
+                if args.output in (None, "-")
+                else files.enter_context(open(args.output, "w"))
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write {args.output}: {exc.strerror}", "choose a writable path"
+            ) from None
+        rows, anomalous = run(src, args.file, out, args.metric)
+    logger.info("%d readings, %d anomalous", rows, anomalous)
+    return 0
+
+
 # -- demo -----------------------------------------------------------------------------------
 
 
@@ -318,6 +349,20 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, help="random seed (default PANTAU_SIM_SEED)")
     simulate.add_argument("--output", help="write lines to FILE (or - for stdout) instead of MQTT")
     simulate.set_defaults(func=cmd_simulate)
+
+    detect = sub.add_parser(
+        "detect",
+        help="run the anomaly detectors over a CSV series",
+        description="Run the streaming detectors the ingest worker uses over one series, read "
+        "from a CSV file with 'timestamp' and 'value' columns (timestamps ISO 8601 with an "
+        "offset, or Unix seconds/ms), and write timestamp,value,anomaly_score,is_anomaly,kind. "
+        "Scores are in [0, 1]; 0.5 is each detector's threshold (see README, 'Anomaly "
+        "detection').",
+    )
+    detect.add_argument("file", help="CSV file, or - for standard input")
+    detect.add_argument("--metric", help="use the rules of this metric (e.g. pm25_ugm3)")
+    detect.add_argument("--output", "-o", help="write to FILE instead of standard output")
+    detect.set_defaults(func=cmd_detect)
 
     demo = sub.add_parser(
         "demo",

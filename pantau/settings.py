@@ -110,6 +110,9 @@ class IngestSettings(CommonSettings):
     )
     batch_max_readings: int = Field(5000, ge=1, description="Flush a batch at this many readings.")
     batch_max_age_ms: int = Field(200, ge=1, description="Flush a batch at this age.")
+    detect: bool = Field(
+        True, description="Run the anomaly detectors on new readings in the ingest transaction."
+    )
     receive_maximum: int = Field(
         10000, ge=1, le=65535, description="MQTT v5 receive maximum (unacknowledged in flight)."
     )

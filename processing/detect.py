@@ -1,0 +1,345 @@
+"""Streaming anomaly detection, vectorized across series, with per-series state.
+
+A series is one (sensor, metric). Its state is a handful of numbers (:class:`State`): an
+exponentially weighted mean and variance, the last value and time, the length of the current run
+of identical values, a pending outlier and two CUSUM sums. Readings are processed in time order
+per series; a batch holding many series is processed one *rank* at a time (the first reading of
+every series, then the second, ...), each rank a few whole-array operations. A reading older
+than the series' last one is late: it updates no state and is checked only by the stateless rules.
+
+Kinds (DESIGN.md 5, "Sensor health"):
+
+- ``out_of_range``: outside the metric's plausible range (the hard range is rejected at ingest);
+- ``impossible``: PM2.5 above PM10 at the same sensor and time;
+- ``spike``: one reading ``z_spike`` robust deviations from the mean, the next one back. It is
+  reported when the next reading arrives, because only then is it known not to be a level shift;
+- ``level_shift``: two consecutive readings far on the same side: the level moved. Metrics whose
+  level moves by nature (a bin's fill drops when emptied; footfall rises at opening) say so;
+- ``stuck``: ``stuck_run`` identical values in a row from a sensor whose readings carry noise;
+- ``drift``: a slow departure, found by a two-sided CUSUM of the standardised residuals.
+
+Scores: every kind maps its severity ``m`` (1 at its threshold) to ``1 - 2**-m``, so 0.5 is the
+threshold, 0.75 twice the threshold, and the score tends to 1. A reading is anomalous at 0.5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from processing.arrays import BoolArray, F64Array, I16Array, I32Array, I64Array
+from processing.keys import pack
+
+OUT_OF_RANGE, IMPOSSIBLE, SPIKE, LEVEL_SHIFT, STUCK, DRIFT = range(6)
+KIND_NAMES: tuple[str, ...] = (
+    "out_of_range", "impossible", "spike", "level_shift", "stuck", "drift"
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Params:
+    """Settings shared by all series."""
+
+    alpha: float = 0.1  # weight of a new reading in the mean
+    alpha_var: float = 0.05  # ... and in the variance
+    warmup: int = 8  # readings before spikes, shifts and drift are judged
+    cusum_k: float = 1.0  # slack, in standard deviations
+    cusum_h: float = 12.0  # decision threshold, in standard deviations
+
+
+@dataclass(frozen=True)
+class MetricRules:
+    """Per-metric rules, arrays indexed by ``metric_id``."""
+
+    soft_min: F64Array  # plausible range; NaN: no bound
+    soft_max: F64Array
+    min_scale: F64Array  # floor of the standard deviation (sensor resolution, counting noise)
+    z_spike: F64Array  # deviations that make a spike or a level shift
+    stuck_run: I64Array  # identical values in a row that make "stuck"; 0: not checked
+    shift_up_ok: BoolArray  # a level shift upwards is normal for this metric
+    shift_down_ok: BoolArray
+    pm25: int = -1  # metric ids of the PM pair checked for PM2.5 <= PM10 (-1: none)
+    pm10: int = -1
+
+
+@dataclass(frozen=True)
+class State:
+    """Detector state of some series, sorted by (sensor_key, metric_id)."""
+
+    sensor_key: I32Array
+    metric_id: I16Array
+    n: I64Array
+    mean: F64Array
+    var: F64Array
+    last_value: F64Array
+    last_ts_ms: I64Array
+    run: I64Array
+    pending_value: F64Array  # NaN: no outlier pending
+    pending_ts_ms: I64Array
+    pending_z: F64Array
+    cusum_pos: F64Array
+    cusum_neg: F64Array
+
+    def __len__(self) -> int:
+        return int(self.n.shape[0])
+
+    @staticmethod
+    def empty(n: int = 0) -> State:
+        f = np.zeros(n, dtype=np.float64)
+        i = np.zeros(n, dtype=np.int64)
+        return State(
+            np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.int16), i.copy(), f.copy(),
+            f.copy(), f.copy(), i.copy(), i.copy(), np.full(n, np.nan), i.copy(), f.copy(),
+            f.copy(), f.copy(),
+        )  # fmt: skip
+
+    def take(self, idx: I64Array) -> State:
+        return State(**{k: getattr(self, k)[idx] for k in _FIELDS})
+
+
+_FIELDS = tuple(State.__dataclass_fields__)
+
+
+@dataclass
+class Anomalies:
+    """Anomaly rows: sensor, metric, time, kind code, score in [0.5, 1], observed, expected."""
+
+    sensor_key: list[I32Array] = field(default_factory=list)
+    metric_id: list[I16Array] = field(default_factory=list)
+    ts_ms: list[I64Array] = field(default_factory=list)
+    kind: list[I64Array] = field(default_factory=list)
+    score: list[F64Array] = field(default_factory=list)
+    observed: list[F64Array] = field(default_factory=list)
+    expected: list[F64Array] = field(default_factory=list)
+
+    def add(
+        self,
+        mask: BoolArray,
+        kind: int,
+        sensor_key: I32Array,
+        metric_id: I16Array,
+        ts_ms: I64Array,
+        score: F64Array,
+        observed: F64Array,
+        expected: F64Array,
+    ) -> None:
+        if mask.any():
+            self.sensor_key.append(sensor_key[mask])
+            self.metric_id.append(metric_id[mask])
+            self.ts_ms.append(ts_ms[mask])
+            self.kind.append(np.full(int(mask.sum()), kind, dtype=np.int64))
+            self.score.append(score[mask])
+            self.observed.append(observed[mask])
+            self.expected.append(expected[mask])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Columns, sorted by (sensor, metric, time, kind)."""
+        if not self.kind:
+            return {
+                "sensor_key": np.zeros(0, np.int32), "metric_id": np.zeros(0, np.int16),
+                "ts_ms": np.zeros(0, np.int64), "kind": np.zeros(0, np.int64),
+                "score": np.zeros(0), "observed": np.zeros(0), "expected": np.zeros(0),
+            }  # fmt: skip
+        cols = {name: np.concatenate(getattr(self, name)) for name in _ANOMALY_FIELDS}
+        order = np.lexsort((cols["kind"], cols["ts_ms"], cols["metric_id"], cols["sensor_key"]))
+        return {name: col[order] for name, col in cols.items()}
+
+
+_ANOMALY_FIELDS = ("sensor_key", "metric_id", "ts_ms", "kind", "score", "observed", "expected")
+
+
+def severity_score(m: F64Array) -> F64Array:
+    """``1 - 2**-m`` for severity ``m >= 0``: 0.5 at the threshold (m = 1)."""
+    score: F64Array = 1.0 - np.power(2.0, -np.maximum(m, 0.0))
+    return score
+
+
+def _series_key(sensor_key: I32Array, metric_id: I16Array) -> I64Array:
+    key: I64Array = (sensor_key.astype(np.int64) << 16) | metric_id.astype(np.int64)
+    return key
+
+
+def stateless(
+    rules: MetricRules,
+    sensor_key: I32Array,
+    metric_id: I16Array,
+    ts_ms: I64Array,
+    value: F64Array,
+    out: Anomalies,
+) -> None:
+    """Out-of-range and impossible-combination checks (need no history)."""
+    lo, hi = rules.soft_min[metric_id], rules.soft_max[metric_id]
+    span = np.where(np.isnan(lo) | np.isnan(hi), 1.0, np.abs(hi - lo))
+    below = value < lo  # NaN bounds compare False
+    above = value > hi
+    excess = np.where(below, lo - value, np.where(above, value - hi, 0.0))
+    out.add(
+        below | above, OUT_OF_RANGE, sensor_key, metric_id, ts_ms,
+        severity_score(1.0 + 10.0 * excess / span), value, np.where(below, lo, hi),
+    )  # fmt: skip
+    if rules.pm25 < 0 or rules.pm10 < 0:
+        return
+    is25, is10 = metric_id == rules.pm25, metric_id == rules.pm10
+    if not (is25.any() and is10.any()):
+        return
+    i25, i10 = np.flatnonzero(is25), np.flatnonzero(is10)
+    no_metric = np.zeros(1, dtype=np.int16)
+    _, a, b = np.intersect1d(
+        pack(sensor_key[i25], np.broadcast_to(no_metric, i25.shape), ts_ms[i25]),
+        pack(sensor_key[i10], np.broadcast_to(no_metric, i10.shape), ts_ms[i10]),
+        return_indices=True,
+    )
+    p25, p10 = value[i25[a]], value[i10[b]]
+    bad = p25 > p10
+    ratio = np.where(p10 > 0, p25 / np.where(p10 > 0, p10, 1.0), 2.0)
+    out.add(
+        bad, IMPOSSIBLE, sensor_key[i25[a]], metric_id[i25[a]], ts_ms[i25[a]],
+        severity_score(ratio), p25, p10,
+    )  # fmt: skip
+
+
+def detect(
+    state: State,
+    rules: MetricRules,
+    params: Params,
+    sensor_key: I32Array,
+    metric_id: I16Array,
+    ts_ms: I64Array,
+    value: F64Array,
+) -> tuple[State, Anomalies, F64Array]:
+    """Run the detectors over a batch of readings (any order, finite values, distinct keys).
+
+    ``state`` holds what is known of some series (sorted by key; series not in it start fresh).
+    Returns the state of every series in ``state`` or in the batch (sorted by key), the
+    anomalies found, and each reading's continuous score (the largest of the kinds judged on it;
+    a pending outlier's score is its spike score).
+    """
+    out = Anomalies()
+    n_in = value.shape[0]
+    score: F64Array = np.zeros(n_in, dtype=np.float64)
+    stateless(rules, sensor_key, metric_id, ts_ms, value, out)
+    batch_key = _series_key(sensor_key, metric_id)
+    # Merge the batch's series into the state (sorted by key).
+    state_key = _series_key(state.sensor_key, state.metric_id)
+    new_keys = np.setdiff1d(np.unique(batch_key), state_key, assume_unique=True)
+    if new_keys.shape[0]:
+        fresh = State.empty(new_keys.shape[0])
+        fresh = replace(
+            fresh,
+            sensor_key=(new_keys >> 16).astype(np.int32),
+            metric_id=(new_keys & 0xFFFF).astype(np.int16),
+        )
+        all_key = np.concatenate([state_key, new_keys])
+        order = np.argsort(all_key, kind="stable")
+        merged = State(
+            **{k: np.concatenate([getattr(state, k), getattr(fresh, k)])[order] for k in _FIELDS}
+        )
+        state_key = all_key[order]
+    else:
+        merged = state
+    st = {k: getattr(merged, k).copy() for k in _FIELDS}
+    if n_in == 0:
+        return State(**st), out, score
+    # Readings in (series, time) order; rank = position within its series.
+    order = np.lexsort((ts_ms, batch_key))
+    pos = np.searchsorted(state_key, batch_key[order])
+    new_series = np.ones(n_in, dtype=np.bool_)
+    new_series[1:] = pos[1:] != pos[:-1]
+    starts = np.flatnonzero(new_series)
+    counts = np.diff(np.append(starts, n_in))
+    for r in range(int(counts.max())):
+        sel = starts[counts > r] + r  # positions in `order`
+        _step(st, rules, params, pos[sel], order[sel], sensor_key, metric_id, ts_ms, value,
+              out, score)  # fmt: skip
+    return State(**st), out, score
+
+
+def _step(
+    st: dict[str, np.ndarray],
+    rules: MetricRules,
+    params: Params,
+    j: I64Array,
+    i: I64Array,
+    sensor_key: I32Array,
+    metric_id: I16Array,
+    ts_ms: I64Array,
+    value: F64Array,
+    out: Anomalies,
+    score: F64Array,
+) -> None:
+    """One reading per series: ``j`` indexes the state, ``i`` the batch (aligned)."""
+    n, t, x = st["n"][j], ts_ms[i], value[i]
+    k, m = sensor_key[i], metric_id[i]
+    live = (n == 0) | (t > st["last_ts_ms"][j])  # late readings change nothing
+    j, i, n, t, x, k, m = j[live], i[live], n[live], t[live], x[live], k[live], m[live]
+    mean, var = st["mean"][j], st["var"][j]
+    sigma = np.maximum(np.sqrt(var), rules.min_scale[m])
+    z = np.where(n > 0, (x - mean) / sigma, 0.0)
+    z_spike = rules.z_spike[m]
+    warm = n >= params.warmup
+    big = warm & (np.abs(z) >= z_spike)
+    spike_score = severity_score(np.abs(z) / z_spike)
+    score[i] = np.maximum(score[i], np.where(warm, spike_score, 0.0))
+
+    # Stuck: a run of identical values.
+    run = np.where((n > 0) & (x == st["last_value"][j]), st["run"][j] + 1, 1)
+    stuck_run = rules.stuck_run[m]
+    stuck = (stuck_run > 0) & (run >= stuck_run)
+    stuck_score = severity_score(run / np.maximum(stuck_run, 1))
+    out.add(stuck, STUCK, k, m, t, stuck_score, x, mean)
+    score[i] = np.maximum(score[i], np.where(stuck, stuck_score, 0.0))
+
+    # A pending outlier is resolved by this reading: spike or level shift.
+    p_value, p_ts, p_z = st["pending_value"][j], st["pending_ts_ms"][j], st["pending_z"][j]
+    has_p = ~np.isnan(p_value)
+    same_side = big & (np.sign(z) == np.sign(p_z))
+    shift = has_p & same_side
+    was_spike = has_p & ~same_side
+    p_score = severity_score(np.abs(p_z) / z_spike)
+    out.add(was_spike, SPIKE, k, m, p_ts, p_score, p_value, mean)
+    shift_ok = np.where(p_z > 0, rules.shift_up_ok[m], rules.shift_down_ok[m])
+    out.add(shift & ~shift_ok, LEVEL_SHIFT, k, m, p_ts, p_score, p_value, mean)
+    becomes_pending = big & ~shift
+
+    # Update the level: a shift moves it to the new readings; normal readings move it by alpha.
+    normal = ~big
+    a = np.maximum(params.alpha, 1.0 / (n + 1))
+    av = np.maximum(params.alpha_var, 1.0 / (n + 1))
+    d = np.where(n > 0, x - mean, 0.0)
+    new_mean = np.where(shift, (p_value + x) / 2, np.where(normal, mean + a * d, mean))
+    new_var = np.where(normal, (1 - av) * (var + av * d * d), var)
+
+    pos, neg = _cusum(st, params, j, z, z_spike, normal & warm, shift)
+    s = np.maximum(pos, neg)
+    drift = s >= params.cusum_h
+    drift_score = severity_score(s / params.cusum_h)
+    out.add(drift, DRIFT, k, m, t, drift_score, x, mean)
+    score[i] = np.maximum(score[i], np.where(drift, drift_score, 0.0))
+
+    updates = {
+        "n": n + 1, "mean": new_mean, "var": new_var, "last_value": x, "last_ts_ms": t,
+        "run": run, "pending_value": np.where(becomes_pending, x, np.nan),
+        "pending_ts_ms": np.where(becomes_pending, t, 0),
+        "pending_z": np.where(becomes_pending, z, 0.0), "cusum_pos": pos, "cusum_neg": neg,
+    }  # fmt: skip
+    for name, column in updates.items():
+        st[name][j] = column
+
+
+def _cusum(
+    st: dict[str, np.ndarray],
+    params: Params,
+    j: I64Array,
+    z: F64Array,
+    z_spike: F64Array,
+    judged: BoolArray,
+    shift: BoolArray,
+) -> tuple[F64Array, F64Array]:
+    """Two-sided CUSUM of the standardised residuals (outliers clipped, so one spike does not
+    make a drift); reset by a level shift, unchanged by readings not judged."""
+    zc = np.clip(z, -z_spike, z_spike)
+    cp, cn = st["cusum_pos"][j], st["cusum_neg"][j]
+    pos = np.where(judged, np.maximum(0.0, cp + zc - params.cusum_k), np.where(shift, 0.0, cp))
+    neg = np.where(judged, np.maximum(0.0, cn - zc - params.cusum_k), np.where(shift, 0.0, cn))
+    return pos, neg

@@ -1,0 +1,315 @@
+"""Tourist zones with people counters at their entrances (beaches, Museum Kartini, ...), vectorized.
+
+Counters report ``count_in`` / ``count_out`` per counting interval (typically 60 s). This module
+assigns each interval to a visiting day (a zone's day runs from one closing time to the next),
+turns the counts into occupancy and visitors so far, grades crowding (Fruin's walkway level of
+service and a share of the zone's capacity) and builds "typical for this hour of the week"
+baselines from past weeks.
+
+Inputs are aligned columns (one element per interval or per zone). Times are Unix milliseconds
+(int64) marking the END of a counting interval; local time is WIB (UTC+7) unless an offset is
+given. "Per (series, session), in time order" means grouped by ``series`` and ``session`` and
+sorted by ``ts_ms`` within the group, stably (equal times keep input order). Outputs are
+aligned with the input unless stated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from processing.arrays import F64Array, I8Array, I64Array
+
+WIB_OFFSET_S = 7 * 3600
+MS_PER_MIN = 60_000
+MS_PER_H = 3_600_000
+MS_PER_DAY = 86_400_000
+MINUTES_PER_DAY = 1440
+HOURS_PER_WEEK = 168
+# 1970-01-01 was a Thursday: Monday 00:00 is 3 days (72 h) before the epoch's hour 0.
+_EPOCH_HOUR_OF_WEEK = 72
+
+
+@dataclass(frozen=True)
+class FruinLevel:
+    """One of Fruin's walkway levels of service; ``code`` is what :func:`fruin_level` returns."""
+
+    code: int
+    letter: str
+    min_area_m2_per_person: float  # the level holds from this area per person up to the next
+    description: str  # English
+    description_id: str  # Bahasa Indonesia, for the dashboards
+
+
+FRUIN_LEVELS: tuple[FruinLevel, ...] = (
+    FruinLevel(0, "A", 3.24, "free flow", "lancar bebas"),
+    FruinLevel(1, "B", 2.32, "minor conflicts", "sedikit hambatan"),
+    FruinLevel(2, "C", 1.39, "restricted", "gerak terbatas"),
+    FruinLevel(3, "D", 0.93, "severely restricted", "sangat terbatas"),
+    FruinLevel(4, "E", 0.46, "very crowded, shuffling", "berdesakan"),
+    FruinLevel(5, "F", 0.0, "jammed", "macet total"),
+)
+
+# Densities within this relative distance of a bound count as on it: 10 people on 32.4 m² is
+# 3.24 m²/person, but 10 / 32.4 and 1 / 3.24 differ in the last bit. The bounds have three
+# significant digits, so this never moves a real measurement.
+FRUIN_REL_TOL = 1e-9
+# Density (persons/m²) upper bounds of levels A..E, increasing.
+_FRUIN_MAX_DENSITY = np.array(
+    [(1.0 + FRUIN_REL_TOL) / level.min_area_m2_per_person for level in FRUIN_LEVELS[:-1]],
+    dtype=np.float64,
+)
+
+
+@dataclass(frozen=True)
+class CrowdingLevel:
+    """A level of :func:`crowding`; ``code`` is what it returns."""
+
+    code: int
+    name: str  # Bahasa Indonesia, shown on the dashboards
+    name_en: str
+
+
+CROWDING_LEVELS: tuple[CrowdingLevel, ...] = (
+    CrowdingLevel(0, "normal", "normal"),
+    CrowdingLevel(1, "ramai", "busy"),
+    CrowdingLevel(2, "padat", "crowded"),
+    CrowdingLevel(3, "melebihi kapasitas", "over capacity"),
+)
+
+
+def session_day(ts_ms: I64Array, closing_minute: int, tz_offset_s: int = WIB_OFFSET_S) -> I64Array:
+    """The visiting day (local days since 1970-01-01) each counting interval belongs to.
+
+    ``ts_ms`` (Unix ms) is the END of an interval; ``closing_minute`` (minutes after local
+    midnight, in [0, 1440)) is the zone's closing time. A session runs from one closing time
+    (exclusive) to the next (inclusive): an interval ending exactly at closing still belongs
+    to the session that is closing. A session is labelled with the local date of its middle,
+    12 h before it closes: closing at or after noon labels it with the closing date (closing
+    18:00 -> ending 18:00 is that date, 18:01 the next date); closing before noon, i.e. after
+    midnight, labels it with the date before (closing 00:00 or 02:00 -> the evening's date).
+    """
+    if not 0 <= closing_minute < MINUTES_PER_DAY:
+        raise ValueError(f"closing_minute must be in [0, {MINUTES_PER_DAY}), got {closing_minute}")
+    since_closing = ts_ms.astype(np.int64) + tz_offset_s * 1000 - closing_minute * MS_PER_MIN
+    # Index of the first closing at or after the interval end: a ceiling division.
+    closing_index = -(-since_closing // MS_PER_DAY)
+    before_noon = closing_minute * 2 < MINUTES_PER_DAY
+    return (closing_index - int(before_noon)).astype(np.int64)
+
+
+def _session_order(
+    series: I64Array, session: I64Array, ts_ms: I64Array
+) -> tuple[I64Array, I64Array]:
+    """Indices sorting per (series, session) in time order, and each sorted row's rank in it.
+
+    Rank 0 is the first interval of its group; lexsort is stable, so equal times keep input
+    order.
+    """
+    n = ts_ms.shape[0]
+    order = np.lexsort((ts_ms, session, series)).astype(np.int64)
+    s, d = series[order], session[order]
+    first = np.ones(n, dtype=np.bool_)
+    first[1:] = (s[1:] != s[:-1]) | (d[1:] != d[:-1])
+    position = np.arange(n, dtype=np.int64)
+    group_start = np.maximum.accumulate(np.where(first, position, 0))
+    return order, position - group_start
+
+
+def _segmented_scan(op: np.ufunc, values: F64Array, rank: I64Array) -> F64Array:
+    """Inclusive scan of ``op`` within groups of consecutive rows (``rank`` 0 opens a group).
+
+    Doubling (Hillis-Steele): after the pass with step ``s`` each row holds ``op`` over up to
+    ``2s`` rows ending at it, never reaching back past its group's start. Each sum only ever
+    involves the group's own values, so a group's result does not depend on what other series
+    are in the batch (a global cumsum minus group offsets would round at the batch's
+    magnitude), and integer-valued counts stay exact. log2(longest group) passes.
+    """
+    out = values.copy()
+    longest = int(rank.max()) + 1 if rank.size else 0
+    step = 1
+    while step < longest:
+        tail = out[step:]
+        out[step:] = np.where(rank[step:] >= step, op(out[:-step], tail), tail)
+        step *= 2
+    return out
+
+
+def _missing_as_zero(counts: F64Array) -> F64Array:
+    """NaN (a missing count) as 0; unlike nan_to_num, infinities are left alone."""
+    return np.where(np.isnan(counts), 0.0, counts)
+
+
+def occupancy(
+    series: I64Array,
+    session: I64Array,
+    ts_ms: I64Array,
+    count_in: F64Array,
+    count_out: F64Array,
+) -> F64Array:
+    """People inside after each interval, aligned with the input.
+
+    Per (series, session) in time order, starting from 0 at each session:
+    ``occ = max(0, occ_prev + in - out)``, i.e. the cumulative in - out clamped at 0 (more
+    out than in means people entered uncounted); the reset at closing keeps people the
+    counters missed leaving from piling up over days. NaN counts (missing) count as 0.
+
+    Computed with the reflection identity ``occ = S - min(0, running min of S)``, ``S`` the
+    unclamped cumulative in - out; exact for integer-valued counts.
+    """
+    n = ts_ms.shape[0]
+    order, rank = _session_order(series, session, ts_ms)
+    net = _missing_as_zero(count_in[order]) - _missing_as_zero(count_out[order])
+    total = _segmented_scan(np.add, net, rank)
+    lowest = _segmented_scan(np.minimum, total, rank)
+    out = np.empty(n, dtype=np.float64)
+    out[order] = total - np.minimum(lowest, 0.0)
+    return out
+
+
+def cumulative_in(
+    series: I64Array, session: I64Array, ts_ms: I64Array, count_in: F64Array
+) -> F64Array:
+    """Visitors so far in the session after each interval, aligned with the input.
+
+    The cumulative sum of ``count_in`` per (series, session) in time order; NaN counts as 0.
+    """
+    n = ts_ms.shape[0]
+    order, rank = _session_order(series, session, ts_ms)
+    out = np.empty(n, dtype=np.float64)
+    out[order] = _segmented_scan(np.add, _missing_as_zero(count_in[order]), rank)
+    return out
+
+
+def density_ppm2(occupancy: F64Array, area_m2: F64Array) -> F64Array:
+    """Persons per m²: ``occupancy / area_m2``; NaN where the area is NaN or <= 0.
+
+    NaN occupancy gives NaN.
+    """
+    usable = area_m2 > 0  # False for NaN as well
+    out = np.full(occupancy.shape, np.nan, dtype=np.float64)
+    with np.errstate(over="ignore"):  # a vanishing area is an infinite density, not an error
+        return np.divide(occupancy, area_m2, out=out, where=usable)
+
+
+def fruin_level(density_ppm2: F64Array) -> I8Array:
+    """Fruin's walkway level of service A..F as 0..5 (see :data:`FRUIN_LEVELS`); -1 for NaN.
+
+    ``density_ppm2`` is persons per m². The levels are bounded by area per person (m²/person):
+    A >= 3.24 > B >= 2.32 > C >= 1.39 > D >= 0.93 > E >= 0.46 > F; compared as densities
+    against the reciprocals, with a relative tolerance of :data:`FRUIN_REL_TOL` so that a
+    density on a bound up to rounding (``1 / 3.24``, ``10 / 32.4``) is the better level. Zero
+    density is A, +inf is F.
+    """
+    # Number of density bounds strictly below the density = the level.
+    level = np.searchsorted(_FRUIN_MAX_DENSITY, density_ppm2, side="left").astype(np.int8)
+    level[np.isnan(density_ppm2)] = -1
+    return level
+
+
+def crowding(
+    occupancy: F64Array,
+    capacity: F64Array,
+    *,
+    busy: float = 0.7,
+    crowded: float = 0.9,
+) -> tuple[F64Array, I8Array]:
+    """Share of capacity in use (``occupancy / capacity``) and its level (:data:`CROWDING_LEVELS`).
+
+    Levels: 0 normal (ratio < ``busy``), 1 busy (< ``crowded``), 2 crowded (<= 1.0), 3 over
+    capacity (> 1.0). Where the capacity is NaN or <= 0, or the occupancy is NaN, the ratio is
+    NaN and the level -1. Requires ``0 < busy <= crowded <= 1``.
+    """
+    if not 0.0 < busy <= crowded <= 1.0:
+        raise ValueError(f"need 0 < busy <= crowded <= 1, got busy={busy}, crowded={crowded}")
+    out = np.full(occupancy.shape, np.nan, dtype=np.float64)
+    with np.errstate(over="ignore"):  # a vanishing capacity is infinitely over, not an error
+        ratio = np.divide(occupancy, capacity, out=out, where=capacity > 0)
+    # side="right": a ratio equal to ``busy`` or ``crowded`` already belongs to the level
+    # above; over capacity is strictly above 1.0, so exactly full is still "crowded".
+    level = np.searchsorted(np.array([busy, crowded]), ratio, side="right").astype(np.int8)
+    level[ratio > 1.0] = 3
+    level[np.isnan(ratio)] = -1
+    return ratio, level
+
+
+def hour_of_week(ts_ms: I64Array, tz_offset_s: int = WIB_OFFSET_S) -> I64Array:
+    """Local hour of the week, 0..167, Monday 00:00-00:59 = 0, Sunday 23:00-23:59 = 167.
+
+    ``ts_ms`` in Unix ms; floor division keeps times before 1970 on the right hour.
+    """
+    local_hour = (ts_ms.astype(np.int64) + tz_offset_s * 1000) // MS_PER_H
+    return ((local_hour + _EPOCH_HOUR_OF_WEEK) % HOURS_PER_WEEK).astype(np.int64)
+
+
+def typical(
+    series: I64Array, slot: I64Array, value: F64Array
+) -> tuple[I64Array, I64Array, F64Array, I64Array]:
+    """Median value per distinct (series, slot), in sorted (series, slot) order.
+
+    Returns ``(series, slot, median, count)``: ``median`` of the non-NaN values (the mean of
+    the two middle ones for an even count; NaN when there are none) and ``count`` of non-NaN
+    values. With ``slot`` = :func:`hour_of_week` and ``value`` = visitors so far at that hour
+    on past weeks, the median is the "typical" figure for this hour of the week.
+    """
+    nan = np.isnan(value)
+    # NaN last within each group, so a group's non-NaN values are its first ``count`` rows.
+    order = np.lexsort((value, nan, slot, series)).astype(np.int64)
+    s, k, v = series[order], slot[order], value[order]
+    n = order.shape[0]
+    first = np.ones(n, dtype=np.bool_)
+    first[1:] = (s[1:] != s[:-1]) | (k[1:] != k[:-1])
+    start = np.flatnonzero(first).astype(np.int64)
+    if n:
+        count = np.add.reduceat((~nan[order]).astype(np.int64), start).astype(np.int64)
+    else:
+        count = np.zeros(0, dtype=np.int64)
+    has = count > 0
+    lo = start + np.maximum(count - 1, 0) // 2
+    hi = start + count // 2
+    a, b = v[lo], v[hi]
+    # (a + b) / 2 like statistics.median; for odd counts a is b, taken as is.
+    middle = np.where(lo == hi, a, (a + b) / 2)
+    median = np.where(has, middle, np.nan)
+    return s[start].astype(np.int64), k[start].astype(np.int64), median, count
+
+
+_PAIR = np.dtype([("hi", ">u8"), ("lo", ">u8")])
+_SIGN = np.uint64(1 << 63)
+
+
+def _pack(series: I64Array, slot: I64Array) -> np.ndarray:
+    """One opaque 16-byte value per (series, slot), byte order = numeric (series, slot) order.
+
+    Flipping the sign bit maps int64 order onto uint64 order; big-endian makes byte order
+    match.
+    """
+    packed = np.empty(series.shape[0], dtype=_PAIR)
+    packed["hi"] = series.astype(np.int64).view(np.uint64) ^ _SIGN
+    packed["lo"] = slot.astype(np.int64).view(np.uint64) ^ _SIGN
+    return packed.view("V16")
+
+
+def lookup(
+    series: I64Array,
+    slot: I64Array,
+    table_series: I64Array,
+    table_slot: I64Array,
+    table_value: F64Array,
+) -> F64Array:
+    """The table's value for each (series, slot), aligned with the queries; NaN when absent.
+
+    The table's (series, slot) keys must be distinct; any order.
+    """
+    out = np.full(series.shape[0], np.nan, dtype=np.float64)
+    if series.shape[0] == 0 or table_series.shape[0] == 0:
+        return out
+    keys = _pack(table_series, table_slot)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    wanted = _pack(series, slot)
+    at = np.minimum(np.searchsorted(sorted_keys, wanted), sorted_keys.shape[0] - 1)
+    found = sorted_keys[at] == wanted
+    out[found] = table_value[order[at[found]]]
+    return out

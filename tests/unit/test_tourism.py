@@ -1,0 +1,458 @@
+"""processing.tourism against plain-Python references, and days at the beach with known answers."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from datetime import UTC, date, datetime, time, timedelta, timezone
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from processing.tourism import (
+    CROWDING_LEVELS,
+    FRUIN_LEVELS,
+    FRUIN_REL_TOL,
+    WIB_OFFSET_S,
+    crowding,
+    cumulative_in,
+    density_ppm2,
+    fruin_level,
+    hour_of_week,
+    lookup,
+    occupancy,
+    session_day,
+    typical,
+)
+
+NAN = math.nan
+WIB = timezone(timedelta(hours=7))
+EPOCH = datetime(1970, 1, 1)  # naive: local wall-clock arithmetic in the references
+EPOCH_DATE = date(1970, 1, 1)
+
+
+def ms(dt: datetime) -> int:
+    """Unix ms of an aware datetime, exactly."""
+    return (dt - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def wib_ms(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> int:
+    return ms(datetime(y, mo, d, h, mi, tzinfo=WIB))
+
+
+def day(y: int, mo: int, d: int) -> int:
+    return (date(y, mo, d) - EPOCH_DATE).days
+
+
+def i64(values) -> np.ndarray:
+    return np.array(values, dtype=np.int64)
+
+
+def f64(values) -> np.ndarray:
+    return np.array(values, dtype=np.float64)
+
+
+def local(ts_ms: int, offset_s: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ts_ms + offset_s * 1000)
+
+
+# --- strategies --------------------------------------------------------------------------------
+
+int_counts = st.one_of(st.just(NAN), st.integers(0, 40).map(float))
+float_counts = st.one_of(st.just(NAN), st.floats(0, 1000, allow_nan=False))
+# Small key ranges give duplicate timestamps, several sessions and series; wide ones check that
+# any int64 key works.
+small_series = st.integers(0, 2)
+wide_series = st.integers(-(2**63), 2**63 - 1)
+count_rows = st.lists(
+    st.tuples(
+        st.one_of(small_series, wide_series),
+        st.integers(0, 3),
+        st.integers(0, 6),
+        int_counts,
+        int_counts,
+    ),
+    max_size=80,
+)
+float_count_rows = st.lists(
+    st.tuples(small_series, st.integers(0, 2), st.integers(0, 6), float_counts, float_counts),
+    max_size=80,
+)
+single_series_rows = st.lists(
+    st.tuples(st.just(7), st.just(0), st.integers(0, 100), int_counts, int_counts), max_size=80
+)
+timestamps = st.lists(st.integers(-(2**41), 2**42), max_size=40)
+offsets = st.one_of(st.just(WIB_OFFSET_S), st.integers(-12 * 3600, 14 * 3600))
+densities = st.one_of(
+    st.just(NAN),
+    st.just(math.inf),
+    st.sampled_from([1.0 / level.min_area_m2_per_person for level in FRUIN_LEVELS[:-1]]),
+    st.floats(0, 5, allow_nan=False),
+)
+maybe = st.one_of(st.just(NAN), st.floats(-10, 1000, allow_nan=False))
+
+
+def count_columns(rows):
+    return (
+        i64([r[0] for r in rows]),
+        i64([r[1] for r in rows]),
+        i64([r[2] for r in rows]),
+        f64([r[3] for r in rows]),
+        f64([r[4] for r in rows]),
+    )
+
+
+# --- plain-Python references -------------------------------------------------------------------
+
+
+def nz(x: float) -> float:
+    return 0.0 if math.isnan(x) else x
+
+
+def time_order(rows) -> list[int]:
+    return sorted(range(len(rows)), key=lambda i: (rows[i][0], rows[i][1], rows[i][2], i))
+
+
+def ref_occupancy(rows) -> list[float]:
+    inside: dict[tuple[int, int], float] = {}
+    out = [0.0] * len(rows)
+    for i in time_order(rows):
+        key = (rows[i][0], rows[i][1])
+        inside[key] = max(0.0, inside.get(key, 0.0) + nz(rows[i][3]) - nz(rows[i][4]))
+        out[i] = inside[key]
+    return out
+
+
+def ref_cumulative_in(rows) -> list[float]:
+    so_far: dict[tuple[int, int], float] = {}
+    out = [0.0] * len(rows)
+    for i in time_order(rows):
+        key = (rows[i][0], rows[i][1])
+        so_far[key] = so_far.get(key, 0.0) + nz(rows[i][3])
+        out[i] = so_far[key]
+    return out
+
+
+def ref_session_day(ts_ms: int, closing_minute: int, offset_s: int) -> int:
+    at = local(ts_ms, offset_s)
+    closing = datetime.combine(at.date(), time()) + timedelta(minutes=closing_minute)
+    if at > closing:
+        closing += timedelta(days=1)
+    # The session is named after the date of its middle, 12 h before it closes.
+    return ((closing - timedelta(hours=12)).date() - EPOCH_DATE).days
+
+
+def ref_fruin(density: float) -> int:
+    if math.isnan(density):
+        return -1
+    area = 1.0 / density if density > 0 else math.inf  # m² per person
+    for level in FRUIN_LEVELS[:-1]:
+        bound = level.min_area_m2_per_person
+        if area >= bound or math.isclose(area, bound, rel_tol=FRUIN_REL_TOL):
+            return level.code
+    return FRUIN_LEVELS[-1].code
+
+
+def ref_crowding(occ: float, cap: float, busy: float, crowded: float) -> tuple[float, int]:
+    if math.isnan(cap) or cap <= 0 or math.isnan(occ):
+        return NAN, -1
+    ratio = occ / cap
+    if ratio < busy:
+        return ratio, 0
+    if ratio < crowded:
+        return ratio, 1
+    if ratio <= 1.0:
+        return ratio, 2
+    return ratio, 3
+
+
+def same(actual: np.ndarray, expected: list[float]) -> bool:
+    """Equal element by element, NaN equal to NaN."""
+    return np.array_equal(actual, f64(expected), equal_nan=True)
+
+
+# --- property tests ----------------------------------------------------------------------------
+
+
+@given(st.one_of(count_rows, single_series_rows))
+def test_occupancy_matches_reference_exactly_for_whole_counts(rows):
+    assert occupancy(*count_columns(rows)).tolist() == ref_occupancy(rows)
+
+
+@given(float_count_rows)
+def test_occupancy_matches_reference_for_fractional_counts(rows):
+    np.testing.assert_allclose(
+        occupancy(*count_columns(rows)), ref_occupancy(rows), rtol=1e-9, atol=1e-9
+    )
+
+
+@given(float_count_rows)
+def test_occupancy_of_a_series_does_not_depend_on_the_rest_of_the_batch(rows):
+    series, session, ts, c_in, c_out = count_columns(rows)
+    alone = series == 0
+    expected = occupancy(series[alone], session[alone], ts[alone], c_in[alone], c_out[alone])
+    assert np.array_equal(occupancy(series, session, ts, c_in, c_out)[alone], expected)
+
+
+@given(st.one_of(count_rows, single_series_rows))
+def test_cumulative_in_matches_reference(rows):
+    series, session, ts, c_in, _ = count_columns(rows)
+    assert cumulative_in(series, session, ts, c_in).tolist() == ref_cumulative_in(rows)
+
+
+@given(float_count_rows)
+def test_cumulative_in_matches_reference_for_fractional_counts(rows):
+    series, session, ts, c_in, _ = count_columns(rows)
+    np.testing.assert_allclose(
+        cumulative_in(series, session, ts, c_in), ref_cumulative_in(rows), rtol=1e-9, atol=1e-9
+    )
+
+
+@given(timestamps, st.integers(0, 1439), offsets)
+def test_session_day_matches_reference(ts, closing_minute, offset_s):
+    expected = [ref_session_day(t, closing_minute, offset_s) for t in ts]
+    assert session_day(i64(ts), closing_minute, offset_s).tolist() == expected
+
+
+@given(timestamps, offsets)
+def test_hour_of_week_matches_reference(ts, offset_s):
+    expected = []
+    for t in ts:
+        at = local(t, offset_s)
+        expected.append(at.weekday() * 24 + at.hour)
+    assert hour_of_week(i64(ts), offset_s).tolist() == expected
+
+
+@given(st.lists(st.tuples(maybe, maybe), max_size=40))
+def test_density_matches_reference(pairs):
+    expected = [NAN if math.isnan(a) or a <= 0 else o / a for o, a in pairs]
+    actual = density_ppm2(f64([p[0] for p in pairs]), f64([p[1] for p in pairs]))
+    assert same(actual, expected)
+
+
+@given(st.lists(densities, max_size=40))
+def test_fruin_level_matches_reference(values):
+    actual = fruin_level(f64(values))
+    assert actual.dtype == np.int8
+    assert actual.tolist() == [ref_fruin(v) for v in values]
+
+
+@given(
+    st.lists(st.tuples(maybe, maybe), max_size=40),
+    st.sampled_from([(0.7, 0.9), (0.5, 0.8), (0.8, 0.8), (0.6, 1.0)]),
+)
+def test_crowding_matches_reference(pairs, bounds):
+    busy, crowded = bounds
+    ratio, level = crowding(
+        f64([p[0] for p in pairs]), f64([p[1] for p in pairs]), busy=busy, crowded=crowded
+    )
+    expected = [ref_crowding(o, c, busy, crowded) for o, c in pairs]
+    assert same(ratio, [e[0] for e in expected])
+    assert level.dtype == np.int8
+    assert level.tolist() == [e[1] for e in expected]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(small_series, wide_series),
+            st.integers(0, 3),
+            st.one_of(st.just(NAN), st.floats(-1e9, 1e9, allow_nan=False)),
+        ),
+        max_size=80,
+    )
+)
+def test_typical_matches_reference(rows):
+    groups: dict[tuple[int, int], list[float]] = {}
+    for s, k, v in rows:
+        groups.setdefault((s, k), [])
+        if not math.isnan(v):
+            groups[(s, k)].append(v)
+    keys = sorted(groups)
+    series, slot, median, count = typical(
+        i64([r[0] for r in rows]), i64([r[1] for r in rows]), f64([r[2] for r in rows])
+    )
+    assert series.tolist() == [k[0] for k in keys]
+    assert slot.tolist() == [k[1] for k in keys]
+    assert same(median, [statistics.median(groups[k]) if groups[k] else NAN for k in keys])
+    assert count.tolist() == [len(groups[k]) for k in keys]
+
+
+key_pairs = st.tuples(
+    st.one_of(small_series, wide_series), st.one_of(st.integers(0, 3), wide_series)
+)
+
+
+@given(
+    st.dictionaries(key_pairs, st.floats(-1e6, 1e6, allow_nan=False), max_size=30),
+    st.lists(key_pairs, max_size=40),
+)
+def test_lookup_matches_reference(table, queries):
+    queries = queries + list(table)[:5]  # some hits for sure
+    actual = lookup(
+        i64([q[0] for q in queries]),
+        i64([q[1] for q in queries]),
+        i64([k[0] for k in table]),
+        i64([k[1] for k in table]),
+        f64(list(table.values())),
+    )
+    assert same(actual, [table.get(q, NAN) for q in queries])
+
+
+# --- scenarios with known answers --------------------------------------------------------------
+
+
+def test_a_day_at_the_beach():
+    """Pantai Kartini closes at 18:00 WIB; rows arrive out of order."""
+    beach, museum = 11, 12
+    rows = [  # (series, local time, in, out, expected occupancy, expected visitors so far)
+        (beach, (2024, 3, 10, 6, 0), 10, 0, 10, 10),
+        # More out than in: people came in uncounted; never below zero.
+        (beach, (2024, 3, 10, 7, 0), 5, 20, 0, 15),
+        (beach, (2024, 3, 10, 8, 0), 30, 0, 30, 45),
+        (beach, (2024, 3, 10, 12, 0), 50, 10, 70, 95),
+        (beach, (2024, 3, 10, 13, 0), NAN, 5, 65, 95),  # in-counter gap counts as 0
+        # The counters missed 30 people leaving: 35 "inside" at closing...
+        (beach, (2024, 3, 10, 17, 0), 0, 30, 35, 95),
+        (beach, (2024, 3, 10, 18, 0), 0, 0, 35, 95),  # ...still the closing day
+        # ...and the next session starts from 0, including the night after closing.
+        (beach, (2024, 3, 10, 18, 1), 0, 2, 0, 0),
+        (beach, (2024, 3, 11, 6, 0), 4, 0, 4, 4),
+        (museum, (2024, 3, 10, 12, 0), 8, 0, 8, 8),  # another series, same times
+        (museum, (2024, 3, 10, 17, 0), 1, 3, 6, 9),
+    ]
+    shuffled = [rows[i] for i in (5, 0, 9, 3, 8, 1, 10, 7, 2, 6, 4)]
+    series = i64([r[0] for r in shuffled])
+    ts = i64([wib_ms(*r[1]) for r in shuffled])
+    c_in, c_out = f64([r[2] for r in shuffled]), f64([r[3] for r in shuffled])
+    session = session_day(ts, 18 * 60)
+    assert session.tolist() == [
+        day(2024, 3, 11) if r[1] >= (2024, 3, 10, 18, 1) else day(2024, 3, 10) for r in shuffled
+    ]
+    assert occupancy(series, session, ts, c_in, c_out).tolist() == [r[4] for r in shuffled]
+    assert cumulative_in(series, session, ts, c_in).tolist() == [r[5] for r in shuffled]
+
+
+def test_occupancy_keeps_input_order_for_equal_times():
+    ts = i64([5, 5, 5])
+    zeros = i64([0, 0, 0])
+    # In time order and, for equal times, input order: +3, -5 (clamped), +2.
+    assert occupancy(zeros, zeros, ts, f64([3, 0, 2]), f64([0, 5, 0])).tolist() == [3, 0, 2]
+
+
+def test_empty_inputs():
+    e_i, e_f = i64([]), f64([])
+    assert occupancy(e_i, e_i, e_i, e_f, e_f).shape == (0,)
+    assert cumulative_in(e_i, e_i, e_i, e_f).shape == (0,)
+    assert session_day(e_i, 0).shape == (0,)
+    assert hour_of_week(e_i).shape == (0,)
+    assert [a.shape for a in typical(e_i, e_i, e_f)] == [(0,)] * 4
+    assert lookup(e_i, e_i, i64([1]), i64([1]), f64([1])).shape == (0,)
+    assert same(lookup(i64([1]), i64([1]), e_i, e_i, e_f), [NAN])
+
+
+@pytest.mark.parametrize(
+    ("closing", "at", "expected"),
+    [
+        # Closing 18:00: the day closing at 18:00 includes the interval ending at 18:00.
+        ((18, 0), (2024, 3, 10, 17, 59), (2024, 3, 10)),
+        ((18, 0), (2024, 3, 10, 18, 0), (2024, 3, 10)),
+        ((18, 0), (2024, 3, 10, 18, 1), (2024, 3, 11)),
+        ((18, 0), (2024, 3, 10, 23, 59), (2024, 3, 11)),
+        ((18, 0), (2024, 3, 11, 0, 0), (2024, 3, 11)),
+        ((18, 0), (2024, 3, 11, 0, 1), (2024, 3, 11)),
+        # Closing at midnight: the interval ending 00:00 is the day before's last.
+        ((0, 0), (2024, 3, 10, 23, 59), (2024, 3, 10)),
+        ((0, 0), (2024, 3, 11, 0, 0), (2024, 3, 10)),
+        ((0, 0), (2024, 3, 11, 0, 1), (2024, 3, 11)),
+        # A night market closing at 02:00 is named after its evening.
+        ((2, 0), (2024, 3, 10, 20, 0), (2024, 3, 10)),
+        ((2, 0), (2024, 3, 11, 2, 0), (2024, 3, 10)),
+        ((2, 0), (2024, 3, 11, 2, 1), (2024, 3, 11)),
+        # Closing at noon: named after the closing date.
+        ((12, 0), (2024, 3, 10, 12, 0), (2024, 3, 10)),
+        ((12, 0), (2024, 3, 10, 12, 1), (2024, 3, 11)),
+    ],
+)
+def test_session_day_around_midnight_and_closing(closing, at, expected):
+    closing_minute = closing[0] * 60 + closing[1]
+    assert session_day(i64([wib_ms(*at)]), closing_minute).tolist() == [day(*expected)]
+
+
+def test_session_day_uses_local_time():
+    # 18:00 WIB is 11:00 UTC; with a UTC offset the same instant is before an 18:00 closing.
+    ts = i64([ms(datetime(2024, 3, 10, 11, 0, tzinfo=UTC)) + 60_000])
+    assert session_day(ts, 18 * 60).tolist() == [day(2024, 3, 11)]
+    assert session_day(ts, 18 * 60, tz_offset_s=0).tolist() == [day(2024, 3, 10)]
+
+
+@pytest.mark.parametrize("closing_minute", [-1, 1440])
+def test_session_day_rejects_closing_outside_the_day(closing_minute):
+    with pytest.raises(ValueError, match="closing_minute"):
+        session_day(i64([0]), closing_minute)
+
+
+def test_fruin_levels_at_the_exact_thresholds():
+    bounds = [1 / 3.24, 1 / 2.32, 1 / 1.39, 1 / 0.93, 1 / 0.46]
+    at = fruin_level(f64([0.0, *bounds, NAN, math.inf]))
+    assert at.tolist() == [0, 0, 1, 2, 3, 4, -1, 5]
+    assert fruin_level(f64(bounds) * (1 + 1e-6)).tolist() == [1, 2, 3, 4, 5]
+    assert fruin_level(f64(bounds) * (1 - 1e-6)).tolist() == [0, 1, 2, 3, 4]
+    # From people and area: 10 people on 32.4 m² is exactly A's lower bound; one more is B.
+    assert fruin_level(density_ppm2(f64([10, 11]), f64([32.4, 32.4]))).tolist() == [0, 1]
+    assert [lvl.letter for lvl in FRUIN_LEVELS] == list("ABCDEF")
+    assert [lvl.code for lvl in FRUIN_LEVELS] == list(range(6))
+    assert FRUIN_LEVELS[0].description == "free flow"
+
+
+def test_density_without_a_usable_area():
+    assert same(density_ppm2(f64([10, 10, 10, NAN]), f64([0, -1, NAN, 5])), [NAN] * 4)
+    assert density_ppm2(f64([10]), f64([4])).tolist() == [2.5]
+    assert density_ppm2(f64([1]), f64([5e-324])).tolist() == [math.inf]
+
+
+def test_crowding_at_the_level_bounds():
+    occ = f64([0, 69, 70, 89, 90, 100, 101, NAN, 10, 10, 10])
+    cap = f64([100, 100, 100, 100, 100, 100, 100, 100, 0, -5, NAN])
+    ratio, level = crowding(occ, cap)
+    assert same(ratio, [0, 0.69, 0.7, 0.89, 0.9, 1.0, 1.01, NAN, NAN, NAN, NAN])
+    assert level.tolist() == [0, 0, 1, 1, 2, 2, 3, -1, -1, -1, -1]
+    assert [lvl.name for lvl in CROWDING_LEVELS] == [
+        "normal",
+        "ramai",
+        "padat",
+        "melebihi kapasitas",
+    ]
+    assert [lvl.code for lvl in CROWDING_LEVELS] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(("busy", "crowded"), [(0.0, 0.9), (0.9, 0.7), (0.7, 1.2)])
+def test_crowding_rejects_bad_bounds(busy, crowded):
+    with pytest.raises(ValueError, match="busy"):
+        crowding(f64([1]), f64([2]), busy=busy, crowded=crowded)
+
+
+def test_hour_of_week_known_hours():
+    monday = wib_ms(2024, 1, 1)  # a Monday
+    sunday_late = wib_ms(2024, 1, 7, 23, 59)
+    ts = i64([monday, monday - 1, sunday_late, sunday_late + 60_000, 0, -1])
+    # 1970-01-01 00:00 UTC was a Thursday, 07:00 WIB: 3 * 24 + 7.
+    assert hour_of_week(ts).tolist() == [0, 167, 167, 0, 79, 78]
+    # The same Monday 00:00 WIB is Sunday 17:00 UTC.
+    assert hour_of_week(i64([monday]), tz_offset_s=0).tolist() == [6 * 24 + 17]
+
+
+def test_typical_median_of_an_even_count():
+    zone = i64([3, 3, 3, 3, 3, 1, 3, 3])
+    slot = i64([5, 5, 5, 5, 5, 5, 9, 2])
+    value = f64([10, 40, NAN, 20, 30, 7, NAN, 1])
+    series, slots, median, count = typical(zone, slot, value)
+    assert series.tolist() == [1, 3, 3, 3]
+    assert slots.tolist() == [5, 2, 5, 9]
+    assert same(median, [7, 1, 25, NAN])
+    assert count.tolist() == [1, 1, 4, 0]
+    # ...and looked up for this week's intervals.
+    now = lookup(i64([3, 3, 4]), i64([5, 9, 5]), series, slots, median)
+    assert same(now, [25, NAN, NAN])
