@@ -59,6 +59,7 @@ class MetricRules:
     stuck_run: I64Array  # identical values in a row that make "stuck"; 0: not checked
     shift_up_ok: BoolArray  # a level shift upwards is normal for this metric
     shift_down_ok: BoolArray
+    drift: BoolArray  # the drift CUSUM applies (False where the level trends by nature)
     pm25: int = -1  # metric ids of the PM pair checked for PM2.5 <= PM10 (-1: none)
     pm10: int = -1
 
@@ -312,7 +313,7 @@ def _step(
 
     pos, neg = _cusum(st, params, j, z, z_spike, normal & warm, shift)
     s = np.maximum(pos, neg)
-    drift = s >= params.cusum_h
+    drift = (s >= params.cusum_h) & rules.drift[m]
     drift_score = severity_score(s / params.cusum_h)
     out.add(drift, DRIFT, k, m, t, drift_score, x, mean)
     score[i] = np.maximum(score[i], np.where(drift, drift_score, 0.0))

@@ -23,17 +23,18 @@ class Rule:
     stuck_run: int = 8  # 0: identical values are normal for this metric
     shift_up_ok: bool = False
     shift_down_ok: bool = False
+    drift: bool = True  # False: the level trends by nature (a bin fills, a battery drains)
 
 
 NAN = float("nan")
 RULES: dict[str, Rule] = {
     # A bin's fill drops when it is emptied: a downward shift is a collection, not a fault.
     # Above 110 % the lid cannot close on what the sensor claims: a fault, not an overflow.
-    "fill_pct": Rule(-2.0, 110.0, min_scale=1.0, shift_down_ok=True),
-    "distance_cm": Rule(0.0, 400.0, min_scale=1.0, shift_up_ok=True),
-    "battery_v": Rule(2.5, 14.8, min_scale=0.02, stuck_run=0),  # slow, often quantised
+    "fill_pct": Rule(-2.0, 110.0, min_scale=1.0, shift_down_ok=True, drift=False),
+    "distance_cm": Rule(0.0, 400.0, min_scale=1.0, shift_up_ok=True, drift=False),
+    "battery_v": Rule(2.5, 14.8, min_scale=0.02, stuck_run=0, drift=False),  # slow, quantised
     "temp_c": Rule(10.0, 85.0, min_scale=0.5),
-    "tilt": Rule(min_scale=2.0, stuck_run=0, shift_up_ok=True, shift_down_ok=True),
+    "tilt": Rule(min_scale=2.0, stuck_run=0, shift_up_ok=True, shift_down_ok=True, drift=False),
     "pm25_ugm3": Rule(0.0, 1000.0, min_scale=2.0),
     "pm10_ugm3": Rule(0.0, 1500.0, min_scale=3.0),
     "no2_ugm3": Rule(0.0, 2000.0, min_scale=2.0),
@@ -43,8 +44,10 @@ RULES: dict[str, Rule] = {
     "hc_ugm3": Rule(0.0, 1000.0, min_scale=2.0),
     "rh_pct": Rule(5.0, 100.0, min_scale=1.0),
     # Counts per interval: zero all night and a jump at opening are normal.
-    "count_in": Rule(min_scale=5.0, stuck_run=0, shift_up_ok=True, shift_down_ok=True),
-    "count_out": Rule(min_scale=5.0, stuck_run=0, shift_up_ok=True, shift_down_ok=True),
+    "count_in": Rule(min_scale=5.0, stuck_run=0, shift_up_ok=True, shift_down_ok=True, drift=False),
+    "count_out": Rule(
+        min_scale=5.0, stuck_run=0, shift_up_ok=True, shift_down_ok=True, drift=False
+    ),
 }
 DEFAULT_RULE = Rule()
 
@@ -65,6 +68,7 @@ def metric_rules(metric_ids: dict[str, int], given: dict[str, Rule] | None = Non
         stuck_run=np.array([r.stuck_run for r in rules], dtype=np.int64),
         shift_up_ok=np.array([r.shift_up_ok for r in rules], dtype=np.bool_),
         shift_down_ok=np.array([r.shift_down_ok for r in rules], dtype=np.bool_),
+        drift=np.array([r.drift for r in rules], dtype=np.bool_),
         pm25=metric_ids.get("pm25_ugm3", -1),
         pm10=metric_ids.get("pm10_ugm3", -1),
     )

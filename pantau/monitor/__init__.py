@@ -1,0 +1,1 @@
+"""`pantau process`: the scheduled side of processing (offline sensors, alarms, domain figures)."""
