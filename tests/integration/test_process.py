@@ -46,7 +46,7 @@ FLEET = {
             "params": {"closing": "18:00"},
         },
         {"id": "A-1", "name": "Stasiun", "kind": "air_site", "lat": -6.58, "lon": 110.66},
-    ],  # fmt: skip
+    ],
     "sensors": [
         {"id": "bin-fill", "kind": "waste_bin", "zone": "V-1", "interval_s": 900},
         {"id": "bin-over", "kind": "waste_bin", "zone": "V-2", "interval_s": 900},
@@ -217,7 +217,7 @@ def test_tourist_zone_occupancy_crowding_and_alarm(scenario: Scenario) -> None:
     assert (ratio, crowding) == (pytest.approx(3.6), "over capacity")
     # Over capacity for 10 minutes opens one alarm, however often the job runs.
     scenario.write("gate-in", "count_in", at(0, 9) + np.arange(1, 16) * MIN, np.zeros(15))
-    for minute in range(0, 16):
+    for minute in range(16):
         scenario.run(at(0, 9) + minute * MIN + 30 * 1000)
     assert scenario.one(
         "SELECT count(*), min(state) FROM alarms WHERE zone_id = 'T-1' AND rule = 'crowding'"
