@@ -49,19 +49,23 @@ def _watch(
     stop: threading.Event,
     deadline: float | None,
 ) -> int:
-    """Print readings/s, rows and rejects every 2 s until stopped; 1 if a child died."""
+    """Print readings/s, rows, rejects, anomalies and alarms every 2 s until stopped; 1 if a
+    child died."""
     last_rows, last_t = 0, time.monotonic()
     with connect(state.database_url, autocommit=True) as conn:
         while not stop.wait(2.0):
             row = conn.execute(
-                "SELECT (SELECT count(*) FROM readings), (SELECT count(*) FROM rejects)"
+                "SELECT (SELECT count(*) FROM readings), (SELECT count(*) FROM rejects), "
+                "(SELECT count(*) FROM anomalies), "
+                "(SELECT count(*) FROM alarms WHERE state <> 'cleared')"
             ).fetchone()
-            rows, rejects = (int(row[0]), int(row[1])) if row else (0, 0)
+            rows, rejects, anomalies, alarms = (int(v) for v in row) if row else (0, 0, 0, 0)
             now = time.monotonic()
             rate = (rows - last_rows) / (now - last_t)
             last_rows, last_t = rows, now
             print(
-                f"\r{rate:8.0f} readings/s  {rows:10d} rows stored  {rejects:6d} rejects",
+                f"\r{rate:8.0f} readings/s  {rows:10d} rows stored  {rejects:6d} rejects  "
+                f"{anomalies:6d} anomalies  {alarms:4d} active alarms",
                 end="",
                 flush=True,
             )
@@ -93,12 +97,18 @@ def run_demo(*, speed: float, duration_s: float | None) -> int:
     children = {
         "ingest": _spawn(["ingest"], env, logs / "ingest.log"),
         "simulate": _spawn(["simulate", "--speed", str(speed)], env, logs / "simulate.log"),
+        "process": _spawn(["process", "--interval", "10"], env, logs / "process.log"),
     }
     print(
         f"simulating the Jepara fleet at {speed:g}x (from a day ago, catching up to now); "
-        f"logs: {logs}/ingest.log, {logs}/simulate.log\n"
+        f"logs: {logs}/ingest.log, {logs}/simulate.log, {logs}/process.log\n"
         f"look at the data:  psql {state.database_url} -c 'SELECT * FROM readings_named "
         "ORDER BY ts DESC LIMIT 20'\n"
+        f"bins to collect:   psql {state.database_url} -c 'SELECT * FROM waste_status "
+        "WHERE needs_collection'\n"
+        f"air quality now:   psql {state.database_url} -c 'SELECT DISTINCT ON (sensor_key) "
+        "sensor_key, hour, ispu, category, dominant FROM air_ispu_hourly "
+        "ORDER BY sensor_key, hour DESC'\n"
         f"watch the traffic: mosquitto_sub -p {state.mqtt_port} -t 'pantau/v1/#' -v\n"
         f"ingest metrics:    http://127.0.0.1:{metrics_port}/metrics\n"
         "Ctrl-C stops the demo."
