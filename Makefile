@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench-ingest stack-up stack-down clean
+.PHONY: demo test lint typecheck pytest bench-ingest bench-processing stack-up stack-down clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -37,6 +37,11 @@ pytest: $(STAMP)
 # (about 2 minutes; BENCH_ARGS=--quick for a smoke run). Writes bench/results/ingest-*.json.
 bench-ingest: $(STAMP)
 	$(BIN)/python -m bench.ingest $(BENCH_ARGS)
+
+# Processing benchmark: the pure pipeline per core, against the plain-Python references
+# (about a minute; BENCH_ARGS=--quick for a smoke run). Writes bench/results/processing-*.json.
+bench-processing: $(STAMP)
+	$(BIN)/python -m bench.processing $(BENCH_ARGS)
 
 stack-up: $(STAMP)
 	$(BIN)/pantau stack up

@@ -152,7 +152,7 @@ _ANOMALY_FIELDS = ("sensor_key", "metric_id", "ts_ms", "kind", "score", "observe
 
 def severity_score(m: F64Array) -> F64Array:
     """``1 - 2**-m`` for severity ``m >= 0``: 0.5 at the threshold (m = 1)."""
-    score: F64Array = 1.0 - np.power(2.0, -np.maximum(m, 0.0))
+    score: F64Array = 1.0 - np.exp2(-np.maximum(m, 0.0))
     return score
 
 
@@ -221,9 +221,19 @@ def detect(
     score: F64Array = np.zeros(n_in, dtype=np.float64)
     stateless(rules, sensor_key, metric_id, ts_ms, value, out)
     batch_key = _series_key(sensor_key, metric_id)
+    # Readings in (series, time) order; rank = position within its series.
+    order = np.lexsort((ts_ms, batch_key))
+    sorted_key = batch_key[order]
+    new_series = np.ones(n_in, dtype=np.bool_)
+    new_series[1:] = sorted_key[1:] != sorted_key[:-1]
     # Merge the batch's series into the state (sorted by key).
     state_key = _series_key(state.sensor_key, state.metric_id)
-    new_keys = np.setdiff1d(np.unique(batch_key), state_key, assume_unique=True)
+    batch_series = sorted_key[new_series]
+    known = np.zeros(batch_series.shape[0], dtype=np.bool_)
+    if state_key.shape[0]:
+        at = np.minimum(np.searchsorted(state_key, batch_series), state_key.shape[0] - 1)
+        known = state_key[at] == batch_series
+    new_keys = batch_series[~known]
     if new_keys.shape[0]:
         fresh = State.empty(new_keys.shape[0])
         fresh = replace(
@@ -232,21 +242,14 @@ def detect(
             metric_id=(new_keys & 0xFFFF).astype(np.int16),
         )
         all_key = np.concatenate([state_key, new_keys])
-        order = np.argsort(all_key, kind="stable")
-        merged = State(
-            **{k: np.concatenate([getattr(state, k), getattr(fresh, k)])[order] for k in _FIELDS}
-        )
-        state_key = all_key[order]
+        key_order = np.argsort(all_key, kind="stable")
+        st = {k: np.concatenate([getattr(state, k), getattr(fresh, k)])[key_order] for k in _FIELDS}
+        state_key = all_key[key_order]
     else:
-        merged = state
-    st = {k: getattr(merged, k).copy() for k in _FIELDS}
+        st = {k: getattr(state, k).copy() for k in _FIELDS}
     if n_in == 0:
         return State(**st), out, score
-    # Readings in (series, time) order; rank = position within its series.
-    order = np.lexsort((ts_ms, batch_key))
-    pos = np.searchsorted(state_key, batch_key[order])
-    new_series = np.ones(n_in, dtype=np.bool_)
-    new_series[1:] = pos[1:] != pos[:-1]
+    pos = np.searchsorted(state_key, sorted_key)
     starts = np.flatnonzero(new_series)
     counts = np.diff(np.append(starts, n_in))
     for r in range(int(counts.max())):
@@ -273,7 +276,8 @@ def _step(
     n, t, x = st["n"][j], ts_ms[i], value[i]
     k, m = sensor_key[i], metric_id[i]
     live = (n == 0) | (t > st["last_ts_ms"][j])  # late readings change nothing
-    j, i, n, t, x, k, m = j[live], i[live], n[live], t[live], x[live], k[live], m[live]
+    if not live.all():
+        j, i, n, t, x, k, m = j[live], i[live], n[live], t[live], x[live], k[live], m[live]
     mean, var = st["mean"][j], st["var"][j]
     sigma = np.maximum(np.sqrt(var), rules.min_scale[m])
     z = np.where(n > 0, (x - mean) / sigma, 0.0)
@@ -307,7 +311,7 @@ def _step(
     normal = ~big
     a = np.maximum(params.alpha, 1.0 / (n + 1))
     av = np.maximum(params.alpha_var, 1.0 / (n + 1))
-    d = np.where(n > 0, x - mean, 0.0)
+    d = x - mean  # at n == 0 the weight is 1: the mean becomes x
     new_mean = np.where(shift, (p_value + x) / 2, np.where(normal, mean + a * d, mean))
     new_var = np.where(normal, (1 - av) * (var + av * d * d), var)
 

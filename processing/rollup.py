@@ -125,6 +125,26 @@ def merge(stats: BucketStats, width_ms: int) -> BucketStats:
     if len(stats) == 0:
         return empty_stats()
     bucket = bucket_start(stats.bucket_ms, width_ms)
+    if _sorted_by_key(stats):
+        # The usual case (the output of bucket_stats): rows are in (sensor, metric, fine bucket)
+        # order, so each coarse bucket is a run of rows whose fine buckets do not overlap in
+        # time: its first reading is in its first row, its last in its last row.
+        starts = _group_starts(stats.sensor_key, stats.metric_id, bucket)
+        ends = np.append(starts[1:], len(stats)) - 1
+        return BucketStats(
+            sensor_key=stats.sensor_key[starts],
+            metric_id=stats.metric_id[starts],
+            bucket_ms=bucket[starts],
+            n=np.add.reduceat(stats.n, starts),
+            sum=np.add.reduceat(stats.sum, starts),
+            sum_sq=np.add.reduceat(stats.sum_sq, starts),
+            min=np.minimum.reduceat(stats.min, starts),
+            max=np.maximum.reduceat(stats.max, starts),
+            first_ts_ms=stats.first_ts_ms[starts],
+            first_value=stats.first_value[starts],
+            last_ts_ms=stats.last_ts_ms[ends],
+            last_value=stats.last_value[ends],
+        )
     order = np.lexsort((stats.bucket_ms, bucket, stats.metric_id, stats.sensor_key))
     k, m, b = stats.sensor_key[order], stats.metric_id[order], bucket[order]
     starts = _group_starts(k, m, b)
@@ -147,6 +167,15 @@ def merge(stats: BucketStats, width_ms: int) -> BucketStats:
         last_ts_ms=last_ts,
         last_value=last_value,
     )
+
+
+def _sorted_by_key(stats: BucketStats) -> bool:
+    """Whether rows are in strictly increasing (sensor, metric, bucket) order."""
+    k, m, b = stats.sensor_key, stats.metric_id, stats.bucket_ms
+    if k.shape[0] < 2:
+        return True
+    dk, dm, db = np.diff(k.astype(np.int64)), np.diff(m.astype(np.int64)), np.diff(b)
+    return bool(np.all((dk > 0) | ((dk == 0) & ((dm > 0) | ((dm == 0) & (db > 0))))))
 
 
 def _extreme(
