@@ -78,7 +78,7 @@ def stream(sensors: int, readings: int, batch: int, seed: int) -> list[tuple[np.
     spikes = rng.random(readings) < 1 / 2000
     value[spikes] += 40 * scale[spikes]
     ts = t0 + minute.astype(np.int64) * 60_000 + idx % 60_000
-    out = []
+    out: list[tuple[np.ndarray, ...]] = []
     for lo in range(0, readings, batch):
         hi = min(lo + batch, readings)
         out.append((series_key[idx[lo:hi]], series_metric[idx[lo:hi]], ts[lo:hi], value[lo:hi]))
