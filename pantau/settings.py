@@ -133,9 +133,34 @@ class SimulateSettings(CommonSettings):
 
     model_config = SettingsConfigDict(env_prefix="PANTAU_SIM_", env_file=".env", extra="ignore")
 
-    client_id: str = Field("pantau-sim", description="MQTT client id of the publisher.")
-    seed: int = Field(20261128, description="Seed of the signal models.")
-    max_inflight: int = Field(1000, ge=1, description="Publisher's QoS 1 inflight window.")
+    client_id: str = Field(
+        "pantau-sim", description="MQTT client id (with --per-device: <id>-<sensor_id>)."
+    )
+    seed: int = Field(20261128, ge=0, description="Seed: same seed and fleet, same byte stream.")
+    max_inflight: int = Field(
+        1000, ge=1, description="QoS 1 messages awaiting a PUBACK before publishing waits."
+    )
+    fault_rate: float = Field(
+        0.05, ge=0, description="Injected faults per sensor per simulated day (0: none)."
+    )
+    fault_kinds: str = Field(
+        "all", description="Comma-separated fault kinds to inject (stuck, spike, ...), or all."
+    )
+    payload: Literal["json", "batch", "senml"] = Field(
+        "json", description="JSON objects, gateway batches (JSON arrays) or SenML packs."
+    )
+    batch_s: int = Field(0, ge=0, description="Gateway batch window (s) for batch and senml.")
+    username: str = Field(
+        "", description="MQTT username, else the URL's; {sensor_id} is replaced per device."
+    )
+    password: SecretStr = Field(
+        SecretStr(""), description="MQTT password, else the URL's; {sensor_id} is replaced."
+    )
+
+    def masked(self) -> dict[str, str]:
+        out = super().masked()
+        out["password"] = "***" if self.password.get_secret_value() else ""
+        return out
 
 
 class ProcessSettings(CommonSettings):

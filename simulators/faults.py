@@ -87,6 +87,11 @@ class Plan:
         return found
 
 
+def _sentinel() -> Plan:
+    i = np.array([-1], dtype=np.int64)
+    return Plan(i, i, i, i, i, i, i, i, i * 0, np.zeros(1, dtype=np.float64))
+
+
 def _empty() -> Plan:
     i = np.zeros(0, dtype=np.int64)
     return Plan(i, i, i, i, i, i, i, i, i, np.zeros(0, dtype=np.float64))
@@ -120,9 +125,12 @@ class Planner:
         self.max_delay_ms = MAX_DELAY_REPORTS * max(longest, batch_s) * 1000 + 500
 
     def window(self, lo_s: int, hi_s: int) -> Plan:
-        """Faults of every local day overlapping [lo_s, hi_s], in one sorted plan."""
+        """Faults of every local day overlapping [lo_s, hi_s], in one sorted plan.
+
+        The plan starts with a sentinel row of sensor -1 that matches nothing, so that rows
+        can be gathered with ``np.maximum(row, 0)`` even when there is no fault."""
         first, last = (int(d) for d in local_day(np.array([lo_s, hi_s], dtype=np.int64)))
-        return Plan.concat([self.day(d) for d in range(first, last + 1)])
+        return Plan.concat([_sentinel(), *(self.day(d) for d in range(first, last + 1))])
 
     def day(self, day: int) -> Plan:
         if day not in self._cache:

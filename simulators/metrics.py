@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from pantau.errors import ConfigError
+
 FAULT_KINDS = (
     "stuck",
     "spike",
@@ -95,3 +97,18 @@ def eligible(kind: str, fault: str) -> tuple[int, ...]:
     if fault == "stuck":
         return tuple(i for i, s in enumerate(specs) if s.stuck)
     return ()
+
+
+def parse_fault_kinds(text: str) -> tuple[str, ...]:
+    """``all`` or a comma-separated list of :data:`FAULT_KINDS`, checked."""
+    text = text.strip()
+    if text in ("", "all"):
+        return FAULT_KINDS
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = sorted(set(kinds) - set(FAULT_KINDS))
+    if unknown:
+        raise ConfigError(
+            f"unknown fault kinds {unknown}",
+            f"choose among {', '.join(FAULT_KINDS)} (comma-separated), or all",
+        )
+    return kinds

@@ -1,21 +1,32 @@
-"""Publishing simulated messages: over MQTT (QoS 1), or as `topic<TAB>payload` lines."""
+"""Publishing simulated messages: over MQTT (QoS 1), or as `topic<TAB>payload` lines.
+
+:class:`MqttSink` is one connection for the whole fleet (a gateway, or a test harness);
+:class:`PerDeviceSink` opens one connection per sensor, with the device's own client id,
+credentials and a last will (retained ``offline`` on ``<root>/<kind>/<id>/status``), as real
+devices would. Both publish at QoS 1 and bound the messages awaiting a PUBACK: when the
+window is full, ``send`` waits (flow control) instead of queueing without limit in paho.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from pantau.errors import ServiceUnavailableError
+from pantau.errors import ConfigError, ServiceUnavailableError
 from pantau.settings import MqttEndpoint
-from simulators.fleet import Message
+from simulators.payloads import Message
 
 logger = logging.getLogger(__name__)
+
+MAX_DEVICES = 2000  # one paho network thread per connection
 
 
 class Sink(Protocol):
@@ -23,67 +34,214 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-class MqttSink:
-    """A QoS 1 publisher whose inflight window is large enough not to be the bottleneck."""
+@dataclass(frozen=True)
+class Credentials:
+    username: str | None = None
+    password: str | None = None
 
-    def __init__(self, endpoint: MqttEndpoint, client_id: str, max_inflight: int) -> None:
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
+    def for_device(self, sensor_id: str) -> Credentials:
+        """``{sensor_id}`` in the username or password replaced by the device's id."""
+        return Credentials(
+            self.username.replace("{sensor_id}", sensor_id) if self.username else None,
+            self.password.replace("{sensor_id}", sensor_id) if self.password else None,
         )
-        if endpoint.username:
-            self.client.username_pw_set(endpoint.username, endpoint.password)
-        self.client.max_inflight_messages_set(max_inflight)
-        self.client.max_queued_messages_set(0)
-        self._connected = threading.Event()
-        self.client.on_connect = self._on_connect
-        self.client.on_publish = self._on_publish
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+
+
+class _Window:
+    """Counts messages sent and acknowledged; ``wait_room`` blocks while ``limit`` are pending."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
         self.sent = 0
         self.acked = 0
-        try:
-            self.client.connect(endpoint.host, endpoint.port, keepalive=30)
-        except OSError as exc:
-            raise ServiceUnavailableError(
-                f"cannot connect to the broker at {endpoint.url()}: {exc}",
-                "start it with `pantau stack up` or check PANTAU_MQTT_URL",
-            ) from exc
-        self.client.loop_start()
-        if not self._connected.wait(10):
-            raise ServiceUnavailableError(
-                f"the broker at {endpoint.url()} did not accept the connection", "read its log"
-            )
+        self.wait_s = 0.0  # time spent waiting for PUBACKs
+        self._cond = threading.Condition()
+
+    def on_ack(self, *_: Any) -> None:
+        with self._cond:
+            self.acked += 1
+            self._cond.notify_all()
+
+    def wait_room(self) -> None:
+        if self.sent - self.acked < self.limit:
+            return
+        t0 = time.perf_counter()
+        with self._cond:
+            while self.sent - self.acked >= self.limit:
+                self._cond.wait(0.5)
+        self.wait_s += time.perf_counter() - t0
+
+    def drain(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self.acked < self.sent and time.monotonic() < deadline:
+                self._cond.wait(0.1)
+        return self.acked >= self.sent
+
+
+def _client(
+    endpoint: MqttEndpoint, client_id: str, creds: Credentials, inflight: int
+) -> mqtt.Client:
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )
+    username = creds.username or endpoint.username
+    if username:
+        client.username_pw_set(username, creds.password or endpoint.password)
+    client.max_inflight_messages_set(inflight)
+    client.max_queued_messages_set(0)
+    client.reconnect_delay_set(min_delay=1, max_delay=10)
+    return client
+
+
+def _connect(client: mqtt.Client, endpoint: MqttEndpoint, ready: threading.Event) -> None:
+    try:
+        client.connect(endpoint.host, endpoint.port, keepalive=30)
+    except OSError as exc:
+        raise ServiceUnavailableError(
+            f"cannot connect to the broker at {endpoint.url()}: {exc}",
+            "start it with `pantau stack up` or check PANTAU_MQTT_URL",
+        ) from exc
+    client.loop_start()
+    if not ready.wait(10):
+        client.loop_stop()
+        raise ServiceUnavailableError(
+            f"the broker at {endpoint.url()} did not accept the connection of "
+            f"{client._client_id.decode()!r}",  # paho has no public getter
+            "check the credentials (PANTAU_SIM_USERNAME/PASSWORD or the URL) and the broker log",
+        )
+
+
+class MqttSink:
+    """One QoS 1 connection; at most ``max_inflight`` messages await their PUBACK."""
+
+    def __init__(
+        self,
+        endpoint: MqttEndpoint,
+        client_id: str,
+        max_inflight: int,
+        credentials: Credentials | None = None,
+    ) -> None:
+        self.window = _Window(max_inflight)
+        self.client = _client(endpoint, client_id, credentials or Credentials(), max_inflight)
+        self._connected = threading.Event()
+        self.client.on_connect = self._on_connect
+        self.client.on_publish = self.window.on_ack
+        _connect(self.client, endpoint, self._connected)
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any
     ) -> None:
         if not rc.is_failure:
             self._connected.set()
+        else:
+            logger.error("the broker refused the connection: %s", rc)
 
-    def _on_publish(
-        self, client: mqtt.Client, userdata: Any, mid: int, rc: ReasonCode, props: Any
-    ) -> None:
-        self.acked += 1
+    @property
+    def sent(self) -> int:
+        return self.window.sent
+
+    @property
+    def acked(self) -> int:
+        return self.window.acked
 
     def send(self, message: Message) -> None:
         # While disconnected, paho keeps QoS 1 messages and sends them after reconnecting.
-        self.client.publish(message.topic, message.payload, qos=1)
-        self.sent += 1
+        self.window.wait_room()
+        self.client.publish(message.topic, message.payload, qos=1, retain=message.retain)
+        self.window.sent += 1
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Wait for the broker to acknowledge everything sent, then disconnect."""
-        deadline = time.monotonic() + timeout_s
-        while self.acked < self.sent and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if self.acked < self.sent:
+        if not self.window.drain(timeout_s):
             logger.warning(
                 "%d of %d messages unacknowledged by the broker at exit",
-                self.sent - self.acked,
-                self.sent,
+                self.window.sent - self.window.acked,
+                self.window.sent,
             )
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class PerDeviceSink:
+    """One connection per sensor: client id ``<prefix>-<sensor_id>``, the device's own
+    credentials, and a last will (retained ``offline`` on its status topic); ``online`` is
+    published retained on connecting. The broker's PUBACKs are shared in one window."""
+
+    def __init__(
+        self,
+        endpoint: MqttEndpoint,
+        client_prefix: str,
+        devices: Sequence[tuple[str, str]],
+        max_inflight: int,
+        credentials: Credentials,
+    ) -> None:
+        """``devices``: (sensor id, status topic) of every sensor."""
+        if len(devices) > MAX_DEVICES:
+            raise ConfigError(
+                f"--per-device would open {len(devices)} connections (at most {MAX_DEVICES})",
+                "use a smaller fleet (--sensors), or one gateway connection (drop --per-device)",
+            )
+        self.window = _Window(max_inflight)
+        self.clients: dict[str, mqtt.Client] = {}
+        per_client = max(10, max_inflight // max(len(devices), 1))
+        try:
+            for sensor_id, status_topic in devices:
+                client = _client(
+                    endpoint,
+                    f"{client_prefix}-{sensor_id}",
+                    credentials.for_device(sensor_id),
+                    per_client,
+                )
+                client.will_set(status_topic, b"offline", qos=1, retain=True)
+                ready = threading.Event()
+                client.on_connect = _announce(ready, status_topic)
+                client.on_publish = self.window.on_ack
+                _connect(client, endpoint, ready)
+                self.clients[sensor_id] = client
+        except Exception:
+            self._stop_all()
+            raise
+
+    @property
+    def sent(self) -> int:
+        return self.window.sent
+
+    @property
+    def acked(self) -> int:
+        return self.window.acked
+
+    def send(self, message: Message) -> None:
+        self.window.wait_room()
+        client = self.clients[message.sensor_id]
+        client.publish(message.topic, message.payload, qos=1, retain=message.retain)
+        self.window.sent += 1
+
+    def _stop_all(self) -> None:
+        for client in self.clients.values():
+            client.disconnect()
+            client.loop_stop()
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        if not self.window.drain(timeout_s):
+            logger.warning("%d messages unacknowledged at exit", self.sent - self.acked)
+        self._stop_all()
+
+
+def _announce(ready: threading.Event, status_topic: str) -> Any:
+    def on_connect(
+        client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any
+    ) -> None:
+        if rc.is_failure:
+            logger.error("the broker refused %s: %s", status_topic, rc)
+            return
+        # QoS 0: an announcement has no PUBACK to count against the window.
+        client.publish(status_topic, b"online", qos=0, retain=True)
+        ready.set()
+
+    return on_connect
 
 
 class LineSink:
@@ -91,9 +249,13 @@ class LineSink:
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        self.sent = 0
+        self.acked = 0
 
     def send(self, message: Message) -> None:
         self.out.write(f"{message.topic}\t{message.payload.decode()}\n")
+        self.sent += 1
+        self.acked += 1
 
     def close(self) -> None:
         self.out.flush()
