@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from processing.detect import MetricRules
+from processing.anomalies import MetricRules
 
 
 @dataclass(frozen=True)
