@@ -7,6 +7,7 @@ the soft range here flags readings a working sensor should not send in Jepara (t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,12 +30,21 @@ class Rule:
 NAN = float("nan")
 RULES: dict[str, Rule] = {
     # A bin's fill drops when it is emptied: a downward shift is a collection, not a fault.
-    # Above 110 % the lid cannot close on what the sensor claims: a fault, not an overflow.
-    "fill_pct": Rule(-2.0, 110.0, min_scale=1.0, shift_down_ok=True, drift=False),
-    "distance_cm": Rule(0.0, 400.0, min_scale=1.0, shift_up_ok=True, drift=False),
+    # Waste piled above the rim reads up to about 120 %; beyond 130 % the reading is a fault.
+    "fill_pct": Rule(-2.0, 130.0, min_scale=1.0, shift_down_ok=True, drift=False),
+    # An empty bin reads its depth, over and over: identical distances are normal.
+    "distance_cm": Rule(0.0, 400.0, min_scale=1.0, stuck_run=0, shift_up_ok=True, drift=False),
     "battery_v": Rule(2.5, 14.8, min_scale=0.02, stuck_run=0, drift=False),  # slow, quantised
     "temp_c": Rule(10.0, 85.0, min_scale=0.5),
-    "tilt": Rule(min_scale=2.0, stuck_run=0, shift_up_ok=True, shift_down_ok=True, drift=False),
+    # The lid tilts for a moment at every emptying: a one-reading jump is normal.
+    "tilt": Rule(
+        min_scale=2.0,
+        z_spike=math.inf,
+        stuck_run=0,
+        shift_up_ok=True,
+        shift_down_ok=True,
+        drift=False,
+    ),
     "pm25_ugm3": Rule(0.0, 1000.0, min_scale=2.0),
     "pm10_ugm3": Rule(0.0, 1500.0, min_scale=3.0),
     "no2_ugm3": Rule(0.0, 2000.0, min_scale=2.0),
@@ -44,9 +54,21 @@ RULES: dict[str, Rule] = {
     "hc_ugm3": Rule(0.0, 1000.0, min_scale=2.0),
     "rh_pct": Rule(5.0, 100.0, min_scale=1.0),
     # Counts per interval: zero all night and a jump at opening are normal.
-    "count_in": Rule(min_scale=5.0, stuck_run=0, shift_up_ok=True, shift_down_ok=True, drift=False),
+    "count_in": Rule(
+        min_scale=5.0,
+        z_spike=8.0,
+        stuck_run=0,
+        shift_up_ok=True,
+        shift_down_ok=True,
+        drift=False,
+    ),
     "count_out": Rule(
-        min_scale=5.0, stuck_run=0, shift_up_ok=True, shift_down_ok=True, drift=False
+        min_scale=5.0,
+        z_spike=8.0,
+        stuck_run=0,
+        shift_up_ok=True,
+        shift_down_ok=True,
+        drift=False,
     ),
 }
 DEFAULT_RULE = Rule()
