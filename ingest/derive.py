@@ -4,9 +4,13 @@
   :mod:`processing.rollup`) are merged into the rollup tables by ``INSERT ... ON CONFLICT DO
   UPDATE``, whose merge is exact for counts, min/max and first/last.
 - Detection: the state of every series in the batch is read ``FOR UPDATE``, advanced by
-  :func:`processing.detect.detect` and written back, and the anomalies inserted. The row locks
-  serialise workers that receive readings of the same series, so the state is the same as with
-  one worker, and it is always on disk: a restarted worker resumes where the last commit left off.
+  :func:`processing.detect.detect` and written back, and the anomalies inserted. Workers that
+  receive readings of the same series are serialised by row locks, so the state is the same as
+  with one worker, and it is always on disk: a restarted worker resumes where the last commit
+  left off. For a series seen for the first time there is no state row to lock yet; the lock
+  that serialises is then the ``latest`` row of the series, upserted earlier in the same
+  transaction (``tests/integration/test_rollups.py`` checks that a second writer waits).
+- PM2.5 > PM10 is checked between readings of the same batch only.
 
 Rows are sent in key order so that concurrent workers take their row locks in the same order.
 """

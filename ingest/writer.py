@@ -37,14 +37,16 @@ _STAGING = """CREATE TEMP TABLE IF NOT EXISTS {} (
 _INSERT = """COPY (
     INSERT INTO readings (sensor_key, metric_id, ts, value)
     SELECT sensor_key, metric_id, ts, value FROM ingest_staging
+    ORDER BY sensor_key, metric_id, ts
     ON CONFLICT DO NOTHING
     RETURNING sensor_key, metric_id, ts
 ) TO STDOUT (FORMAT BINARY)"""
 
+# Rows go in key order, so that workers writing the same keys take their locks in one order.
 # "Latest" never moves backwards: a late reading only replaces an older one. The newest reading
 # of each series in the batch is picked in NumPy, so only those few rows reach this statement.
 _LATEST = """INSERT INTO latest (sensor_key, metric_id, ts, value)
-SELECT sensor_key, metric_id, ts, value FROM ingest_latest
+SELECT sensor_key, metric_id, ts, value FROM ingest_latest ORDER BY sensor_key, metric_id
 ON CONFLICT (sensor_key, metric_id) DO UPDATE
 SET ts = EXCLUDED.ts, value = EXCLUDED.value
 WHERE latest.ts < EXCLUDED.ts"""

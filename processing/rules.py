@@ -24,7 +24,10 @@ class Rule:
     stuck_run: int = 8  # 0: identical values are normal for this metric
     shift_up_ok: bool = False
     shift_down_ok: bool = False
-    drift: bool = True  # False: the level trends by nature (a bin fills, a battery drains)
+    # False: the level trends or cycles by nature (a bin fills, a battery drains, temperature and
+    # pollution follow the day and the weather). On those, a CUSUM of one series' residuals
+    # cannot tell a sensor's drift from the day; see README, "Anomaly detection".
+    drift: bool = True
 
 
 NAN = float("nan")
@@ -35,7 +38,7 @@ RULES: dict[str, Rule] = {
     # An empty bin reads its depth, over and over: identical distances are normal.
     "distance_cm": Rule(0.0, 400.0, min_scale=1.0, stuck_run=0, shift_up_ok=True, drift=False),
     "battery_v": Rule(2.5, 14.8, min_scale=0.02, stuck_run=0, drift=False),  # slow, quantised
-    "temp_c": Rule(10.0, 85.0, min_scale=0.5),
+    "temp_c": Rule(10.0, 85.0, min_scale=0.5, drift=False),
     # The lid tilts for a moment at every emptying: a one-reading jump is normal.
     "tilt": Rule(
         min_scale=2.0,
@@ -45,14 +48,14 @@ RULES: dict[str, Rule] = {
         shift_down_ok=True,
         drift=False,
     ),
-    "pm25_ugm3": Rule(0.0, 1000.0, min_scale=2.0),
-    "pm10_ugm3": Rule(0.0, 1500.0, min_scale=3.0),
-    "no2_ugm3": Rule(0.0, 2000.0, min_scale=2.0),
-    "so2_ugm3": Rule(0.0, 2000.0, min_scale=2.0),
-    "o3_ugm3": Rule(0.0, 1000.0, min_scale=2.0),
-    "co_ugm3": Rule(0.0, 40000.0, min_scale=50.0),
-    "hc_ugm3": Rule(0.0, 1000.0, min_scale=2.0),
-    "rh_pct": Rule(5.0, 100.0, min_scale=1.0),
+    "pm25_ugm3": Rule(0.0, 1000.0, min_scale=2.0, drift=False),
+    "pm10_ugm3": Rule(0.0, 1500.0, min_scale=3.0, drift=False),
+    "no2_ugm3": Rule(0.0, 2000.0, min_scale=2.0, drift=False),
+    "so2_ugm3": Rule(0.0, 2000.0, min_scale=2.0, drift=False),
+    "o3_ugm3": Rule(0.0, 1000.0, min_scale=2.0, drift=False),
+    "co_ugm3": Rule(0.0, 40000.0, min_scale=50.0, drift=False),
+    "hc_ugm3": Rule(0.0, 1000.0, min_scale=2.0, drift=False),
+    "rh_pct": Rule(5.0, 100.0, min_scale=1.0, drift=False),
     # Counts per interval: zero all night and a jump at opening are normal.
     "count_in": Rule(
         min_scale=5.0,
