@@ -165,7 +165,34 @@ def main() -> None:
             f"{s.precision:>9.3f}  {'meets' if ok else 'below'} the target "
             f"(recall >= {TARGET_RECALL}, precision >= {TARGET_PRECISION})"
         )
+    print("recall by metric:")
+    for kind in ("spike", "stuck", "drift"):
+        per = recall_by_metric(labels, anomalies, columns.sensor_ids, kind)
+        print(f"  {kind:<6} " + ", ".join(f"{m} {f}/{n}" for m, (f, n) in sorted(per.items())))
     print(json.dumps({s.kind: [s.recall, s.precision] for s in results}))
+
+
+def recall_by_metric(
+    labels: list[Label],
+    anomalies: list[tuple[int, str, int, str]],
+    sensor_ids: tuple[str, ...],
+    kind: str,
+) -> dict[str, tuple[int, int]]:
+    """(found, labelled) per metric for one fault kind."""
+    hits = {(sensor_ids[a[0]], a[1], a[2]) for a in anomalies if a[3] == kind}
+    by_series: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for sid, metric, ts in hits:
+        by_series[(sid, metric)].append(ts)
+    out: dict[str, tuple[int, int]] = {}
+    for lab in labels:
+        if lab.kind != kind:
+            continue
+        found = any(
+            lab.start_ms <= ts <= lab.end_ms for ts in by_series[(lab.sensor_id, lab.metric)]
+        )
+        f, n = out.get(lab.metric, (0, 0))
+        out[lab.metric] = (f + found, n + 1)
+    return out
 
 
 if __name__ == "__main__":
