@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench-ingest bench-processing stack-up stack-down clean
+.PHONY: demo test lint typecheck pytest bench-ingest bench-processing bench-detection stack-up stack-down clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -42,6 +42,11 @@ bench-ingest: $(STAMP)
 # (about a minute; BENCH_ARGS=--quick for a smoke run). Writes bench/results/processing-*.json.
 bench-processing: $(STAMP)
 	$(BIN)/python -m bench.processing $(BENCH_ARGS)
+
+# Detection quality: the detectors on a week of simulated traffic with labelled faults; recall
+# and precision per fault kind (about a minute).
+bench-detection: $(STAMP)
+	$(BIN)/python -m bench.detection $(BENCH_ARGS)
 
 stack-up: $(STAMP)
 	$(BIN)/pantau stack up
