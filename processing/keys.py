@@ -52,7 +52,8 @@ def newest_per_series(sensor_key: I32Array, metric_id: I16Array, ts_ms: I64Array
     if sensor_key.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
     # Sort by series, then newest first; keep each series' first row.
-    order = np.lexsort((-ts_ms, metric_id, sensor_key)).astype(np.int64)
+    series = (sensor_key.astype(np.int64) << 16) | (metric_id.astype(np.int64) & 0xFFFF)
+    order = np.lexsort((-ts_ms, series)).astype(np.int64)
     k, m = sensor_key[order], metric_id[order]
     first = np.ones(order.shape[0], dtype=np.bool_)
     first[1:] = (k[1:] != k[:-1]) | (m[1:] != m[:-1])

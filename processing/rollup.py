@@ -95,7 +95,9 @@ def bucket_stats(
     if value.shape[0] == 0:
         return empty_stats()
     bucket = bucket_start(ts_ms, width_ms)
-    order = np.lexsort((ts_ms, bucket, metric_id, sensor_key))
+    # Sorting by (series, time) also sorts by bucket within a series: one packed key, two passes.
+    series = (sensor_key.astype(np.int64) << 16) | (metric_id.astype(np.int64) & 0xFFFF)
+    order = np.lexsort((ts_ms, series))
     k, m, b = sensor_key[order], metric_id[order], bucket[order]
     t, v = ts_ms[order], value[order]
     starts = _group_starts(k, m, b)
