@@ -259,7 +259,7 @@ class FleetSimulator:
         zone_keys = sensor_keys(self.seed, [f"zone:{s.zone}" for s in sensors])
         if kind == "waste_bin":
             capacity_l = _params(sensors, "capacity_l", 660)
-            default_rate = np.where(capacity_l >= 1000, 45.0, 30.0)
+            default_rate = np.where(capacity_l >= 1000, 25.0, 18.0)
             return WasteBins.build(
                 keys,
                 zone_keys,

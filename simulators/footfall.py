@@ -121,8 +121,8 @@ class FootfallCounters:
             factor *= 1.8  # Christmas to New Year's Day (Nataru)
         if (month[0] == 6 and dom >= 20) or (month[0] == 7 and dom <= 15):
             factor *= 1.4  # school holidays
-        monsoon = np.where(self.coastal & np.isin(month[0], (12, 1, 2)), MONSOON_FACTOR, 1.0)
-        rain_p = 0.1 + 0.35 * np.isin(month[0], (11, 12, 1, 2, 3, 4))
+        monsoon = np.where(self.coastal & (int(month[0]) in (12, 1, 2)), MONSOON_FACTOR, 1.0)
+        rain_p = 0.1 + 0.35 * (int(month[0]) in (11, 12, 1, 2, 3, 4))
         rainy = uniform(np.array([self.seed], dtype=np.uint64), d, _S_RAIN)[0] < rain_p
         rain = np.where(self.outdoor & rainy, 0.55, 1.0)
         zone_noise = np.exp(0.15 * normal(self.zone_key, np.full(self.key.shape, day), _S_ZONE_DAY))

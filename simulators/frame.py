@@ -21,7 +21,7 @@ from simulators.labels import LabelBook
 from simulators.metrics import FAULT_KINDS, MetricSpec
 
 DATA, OFFLINE, ONLINE = 0, 1, 2  # message kinds
-_MESSAGE_CODES = np.array([CODE["garbage"], CODE["duplicate"], CODE["out_of_order"]])
+_GARBAGE, _DUPLICATE, _OUT_OF_ORDER = CODE["garbage"], CODE["duplicate"], CODE["out_of_order"]
 
 
 class Model(Protocol):
@@ -118,7 +118,8 @@ def assemble(
     first = np.flatnonzero(new)
     count = np.diff(np.r_[first, idx.shape[0]])
     publish_ms = ((window[first] + 1) * b if b else slot[first]) * 1000
-    msg_fault = np.where(np.isin(kind, _MESSAGE_CODES), row, -1)
+    is_message_fault = (kind == _GARBAGE) | (kind == _DUPLICATE) | (kind == _OUT_OF_ORDER)
+    msg_fault = np.where(is_message_fault, row, -1)
     mrow = np.maximum.reduceat(msg_fault, first) if first.size else first
     mkind = np.where(mrow >= 0, plan.kind[np.maximum(mrow, 0)], -1)
     mparam = plan.iparam[np.maximum(mrow, 0)]
@@ -168,7 +169,8 @@ def _reports(
     a_s, b_s = (t0_s // b * b, t1_s // b * b) if b else (t0_s, t1_s)
     idx, slot = group.due(a_s, b_s)
     primary = np.ones(idx.shape[0], dtype=bool)
-    cand = local[np.isin(plan.kind[local], _MESSAGE_CODES[1:])]
+    late_kind = plan.kind[local]
+    cand = local[(late_kind == _DUPLICATE) | (late_kind == _OUT_OF_ORDER)]
     base_ms = (_batch_end(plan.start_s[cand], b) if b else plan.start_s[cand]) * 1000
     when_ms = base_ms + plan.iparam[cand]
     late = cand[(base_ms <= t0_ms) & (when_ms > t0_ms) & (when_ms <= t1_ms)]
