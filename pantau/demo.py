@@ -96,7 +96,21 @@ def run_demo(*, speed: float, duration_s: float | None) -> int:
     logs = Path(state.state_dir)
     children = {
         "ingest": _spawn(["ingest"], env, logs / "ingest.log"),
-        "simulate": _spawn(["simulate", "--speed", str(speed)], env, logs / "simulate.log"),
+        # Faults that a detector can find; no garbage, so the live line's rejects stay 0 (the
+        # ground truth of what was injected is in labels.csv beside the logs).
+        "simulate": _spawn(
+            [
+                "simulate",
+                "--speed",
+                str(speed),
+                "--labels",
+                str(logs / "labels.csv"),
+                "--fault-kinds",
+                "stuck,spike,drift,offline,duplicate,clock_skew,out_of_order",
+            ],
+            env,
+            logs / "simulate.log",
+        ),
         "process": _spawn(["process", "--interval", "10"], env, logs / "process.log"),
     }
     print(
