@@ -281,3 +281,43 @@ def test_fault_kinds_are_the_documented_names():
     assert FAULT_KINDS == (
         "stuck", "spike", "drift", "offline", "garbage", "duplicate", "clock_skew", "out_of_order"
     )  # fmt: skip
+
+
+@given(st.lists(st.tuples(st.integers(0, 14), st.integers(0, 3 * 86_400)), min_size=1, max_size=30))
+def test_footfall_counts_match_the_visitor_events(queries):
+    from simulators.fleet import FleetSimulator as Sim
+
+    sim = Sim(load_fleet(), 9, "r")
+    group = next(g for g in sim.groups if g.kind == "footfall")
+    model = group.model
+    idx = np.array([q[0] for q in queries], dtype=np.int64)
+    t = DAY_START + np.array([q[1] for q in queries], dtype=np.int64)
+    got = model.values(idx, t)
+    for row, (i, ts) in enumerate(zip(idx.tolist(), t.tolist(), strict=True)):
+        lo = ts - int(group.interval_s[i])
+        expected = [0, 0]
+        for day in {int(local_day(np.array([lo]))[0]), int(local_day(np.array([ts]))[0])}:
+            start = DAY_START + (day - int(local_day(np.array([DAY_START]))[0])) * 86_400
+            for col, events in enumerate(model.visitors(day)):
+                seconds = [e - (i << 32) for e in events.tolist() if e >> 32 == i]
+                expected[col] += sum(1 for s in seconds if lo < start + s <= ts)
+        assert got[row].tolist() == expected
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 10**6)), min_size=1, max_size=40))
+def test_label_book_keeps_each_faults_span(events):
+    from simulators.labels import LabelBook
+
+    book = LabelBook()
+    half = len(events) // 2
+    for part in (events[:half], events[half:]):
+        if not part:
+            continue
+        fid = np.array([e[0] for e in part], dtype=np.int64)
+        ts = np.array([e[1] for e in part], dtype=np.int64)
+        book.add(fid, ts, [(f"S{f}", "", "spike") for f in sorted(set(fid.tolist()))])
+    spans: dict[int, list[int]] = {}
+    for f, ts in events:
+        spans.setdefault(f, []).append(ts)
+    expected = sorted((min(v), f"S{f}", max(v)) for f, v in spans.items())
+    assert [(x.start_ms, x.sensor_id, x.end_ms) for x in book.labels()] == expected
