@@ -159,20 +159,25 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 # -- simulate -------------------------------------------------------------------------------
 
 
+def _parse_time(text: str, option: str) -> int:
+    """Unix seconds of an ISO 8601 time with an offset given to ``option``."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"{option} {text!r} is not an ISO 8601 time", "write it like 2026-11-28T08:00:00+07:00"
+        ) from None
+    if parsed.tzinfo is None:
+        raise ConfigError(f"{option} {text!r} has no UTC offset", "add one, e.g. +07:00 for WIB")
+    return int(parsed.timestamp())
+
+
 def _parse_start(text: str | None, speed: float) -> int:
     """The simulated start: given, or now; accelerated runs start a day back and catch up."""
     if text is None:
         now = int(datetime.now(UTC).timestamp())
         return now - 86_400 if speed > 1 else now
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(
-            f"--start {text!r} is not an ISO 8601 time", "write it like 2026-11-28T08:00:00+07:00"
-        ) from None
-    if parsed.tzinfo is None:
-        raise ConfigError(f"--start {text!r} has no UTC offset", "add one, e.g. +07:00 for WIB")
-    return int(parsed.timestamp())
+    return _parse_time(text, "--start")
 
 
 def _simulate_arguments(simulate: argparse.ArgumentParser) -> None:
@@ -441,7 +446,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         overrides["interval_s"] = args.interval
     settings = ProcessSettings(**overrides)  # type: ignore[arg-type]
     logger.info("process settings: %s", settings.model_dump(exclude={"database_url", "mqtt_url"}))
-    at_ms = None if args.at is None else _parse_start(args.at, 1.0) * 1000
+    at_ms = None if args.at is None else _parse_time(args.at, "--at") * 1000
     if args.once or at_ms is not None:
         report = run(settings, threading.Event(), once=True, at_ms=at_ms)
         print(json.dumps(report, indent=2))

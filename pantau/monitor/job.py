@@ -100,6 +100,7 @@ def run(
     """Run the job every ``interval_s`` until ``stop`` (or once). Returns the last report."""
     with connect(settings.resolved_database_url(), application_name="pantau-process") as conn:
         require_current(conn)
+        conn.commit()  # autocommit can only change outside a transaction
         conn.autocommit = True
         while not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
             logger.info("another pantau process holds the lock; waiting")

@@ -6,6 +6,7 @@ as of chosen times, as it would on a schedule.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,7 @@ from pantau.registry.fleet import parse_fleet
 from pantau.registry.load import load_into
 from pantau.settings import ProcessSettings
 from processing.rules import metric_rules
+from tests.services import pantau_env, run_pantau
 
 pytestmark = pytest.mark.integration
 
@@ -265,3 +267,17 @@ def test_last_will_marks_offline_until_the_next_message(scenario: Scenario) -> N
         "SELECT online, reason FROM sensor_status st JOIN sensors s USING (sensor_key) "
         "WHERE s.sensor_id = 'aq-1'"
     ) == (True, "reporting")
+
+
+def test_cli_runs_once_as_of_a_time_and_reports(db_url: str) -> None:
+    env = pantau_env(PANTAU_DATABASE_URL=db_url)
+    result = run_pantau("process", "--at", "2026-11-23T09:00:00+07:00", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) >= {"health", "waste", "air", "tourism", "villages", "alarms"}
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT job FROM job_runs").fetchall() == [("process",)]
+    bad = run_pantau("process", "--at", "tomorrow", env=env)
+    assert bad.returncode == 2
+    assert "--at 'tomorrow' is not an ISO 8601 time" in bad.stderr
+    assert "fix: write it like" in bad.stderr
