@@ -39,7 +39,7 @@ _ROLLUP_TYPES = [
     "float8", "timestamptz", "float8",
 ]  # fmt: skip
 _MERGE = """INSERT INTO {table} AS r ({columns})
-SELECT {columns} FROM ingest_rollup ORDER BY sensor_key, metric_id, bucket
+SELECT {columns} FROM {staging} ORDER BY sensor_key, metric_id, bucket
 ON CONFLICT (sensor_key, metric_id, bucket) DO UPDATE SET
     n = r.n + EXCLUDED.n,
     sum = r.sum + EXCLUDED.sum,
@@ -77,10 +77,13 @@ _ANOMALIES = """INSERT INTO anomalies (sensor_key, metric_id, ts, kind, score, o
 SELECT sensor_key, metric_id, ts, kind, score, observed, expected FROM ingest_anomalies
 ON CONFLICT DO NOTHING"""
 
-TEMP_TABLES = {
-    "ingest_rollup": "sensor_key integer, metric_id smallint, bucket timestamptz, n bigint, "
+_ROLLUP_STAGING = (
+    "sensor_key integer, metric_id smallint, bucket timestamptz, n bigint, "
     "sum float8, sum_sq float8, min float8, max float8, first_ts timestamptz, "
-    "first_value float8, last_ts timestamptz, last_value float8",
+    "first_value float8, last_ts timestamptz, last_value float8"
+)
+TEMP_TABLES = {
+    **{f"ingest_{table}": _ROLLUP_STAGING for table in TABLES.values()},
     "ingest_series": "sensor_key integer, metric_id smallint",
     "ingest_state": "sensor_key integer, metric_id smallint, n bigint, mean float8, var float8, "
     "last_value float8, last_ts timestamptz, run bigint, pending_value float8, "
@@ -125,10 +128,13 @@ def merge_rollups(
     for width_ms, stats in all_widths(sensor_key, metric_id, ts_ms, value).items():
         if not len(stats):
             continue
-        cur.execute("TRUNCATE ingest_rollup")
-        with cur.copy("COPY ingest_rollup FROM STDIN (FORMAT BINARY)") as copy:
+        table = TABLES[width_ms]
+        staging = sql.Identifier(f"ingest_{table}")  # emptied at commit: no TRUNCATE needed
+        with cur.copy(sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(staging)) as copy:
             copy.write(_rollup_rows(stats))
-        cur.execute(sql.SQL(_MERGE).format(table=sql.Identifier(TABLES[width_ms]), columns=columns))
+        cur.execute(
+            sql.SQL(_MERGE).format(table=sql.Identifier(table), columns=columns, staging=staging)
+        )
         written += len(stats)
     return written
 
