@@ -58,6 +58,14 @@ class BufferedClient(mqtt.Client):
         self._rpos += len(chunk)
         return chunk
 
+    def close(self) -> None:
+        """Close the network socket and paho's wake-up socket pair now.
+
+        paho leaves them to ``Client.__del__``, which a reference cycle can delay to the
+        interpreter's last collection (where they are reported as unclosed sockets).
+        """
+        self._reset_sockets()
+
     def ack_many(self, mids: list[int]) -> None:
         """Acknowledge QoS 1 messages ``mids`` (in receive order) with one write."""
         if mids:

@@ -311,6 +311,7 @@ class Worker:
                 )
             self.client.disconnect()
             self.client.loop_stop()
+            self.client.close()
             self._close_db()
         if self.writer_error is not None:
             raise self.writer_error

@@ -27,6 +27,9 @@ def test_the_paho_methods_it_overrides_keep_their_shape():
     ]  # fmt: skip
     source = inspect.getsource(mqtt.Client._packet_read)
     assert "self._sock_recv(1)" in source  # the per-byte reads the buffer serves
+    assert list(inspect.signature(mqtt.Client._reset_sockets).parameters) == [
+        "self", "sockpair_only",
+    ]  # fmt: skip
 
 
 def test_a_new_socket_discards_what_the_old_one_left():
