@@ -30,7 +30,10 @@ class Rule:
     drift: bool = True
 
 
-NAN = float("nan")
+# Counts per interval: zero all night and a jump at opening are normal; bursts are common.
+COUNT_RULE = Rule(
+    min_scale=5.0, z_spike=8.0, stuck_run=0, shift_up_ok=True, shift_down_ok=True, drift=False
+)
 RULES: dict[str, Rule] = {
     # A bin's fill drops when it is emptied: a downward shift is a collection, not a fault.
     # Waste piled above the rim reads up to about 120 %; beyond 130 % the reading is a fault.
@@ -56,23 +59,8 @@ RULES: dict[str, Rule] = {
     "co_ugm3": Rule(0.0, 40000.0, min_scale=50.0, drift=False),
     "hc_ugm3": Rule(0.0, 1000.0, min_scale=2.0, drift=False),
     "rh_pct": Rule(5.0, 100.0, min_scale=1.0, drift=False),
-    # Counts per interval: zero all night and a jump at opening are normal.
-    "count_in": Rule(
-        min_scale=5.0,
-        z_spike=8.0,
-        stuck_run=0,
-        shift_up_ok=True,
-        shift_down_ok=True,
-        drift=False,
-    ),
-    "count_out": Rule(
-        min_scale=5.0,
-        z_spike=8.0,
-        stuck_run=0,
-        shift_up_ok=True,
-        shift_down_ok=True,
-        drift=False,
-    ),
+    "count_in": COUNT_RULE,
+    "count_out": COUNT_RULE,
 }
 DEFAULT_RULE = Rule()
 
