@@ -82,9 +82,6 @@ class State:
             f.copy(), f.copy(),
         )  # fmt: skip
 
-    def take(self, idx: I64Array) -> State:
-        return State(**{k: getattr(self, k)[idx] for k in _FIELDS})
-
 
 _FIELDS = tuple(State.__dataclass_fields__)
 
