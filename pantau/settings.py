@@ -208,6 +208,32 @@ class ProcessSettings(CommonSettings):
     )
 
 
+class ApiSettings(CommonSettings):
+    """The read API (``pantau api``)."""
+
+    model_config = SettingsConfigDict(env_prefix="PANTAU_API_", env_file=".env", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the API listens on.")
+    port: int = Field(8080, ge=1, le=65535, description="Port the API listens on.")
+    db_role: str = Field(
+        "pantau_api",
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        description="Database role the API switches to on every connection (read-only plus "
+        "acknowledging alarms).",
+    )
+    pool_min: int = Field(2, ge=1, description="Database connections kept open.")
+    pool_max: int = Field(10, ge=1, description="Database connections at most.")
+    max_page: int = Field(1000, ge=1, description="Largest page a list endpoint returns.")
+    raw_max_hours: float = Field(
+        48.0, gt=0, description="Longest time range served as raw readings; longer: bucketed."
+    )
+    depot: str = Field(
+        "",
+        pattern=r"^$|^-?[0-9.]+,-?[0-9.]+$",
+        description="lat,lon where collection trucks start; default: the disposal site.",
+    )
+
+
 @dataclass(frozen=True)
 class MqttEndpoint:
     """A parsed ``mqtt://`` URL."""

@@ -1,0 +1,506 @@
+"""Engineers: sensors and their health, readings, latest values, anomalies, alarms, rejects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from api.deps import Caller, Conn, Format, Paging, Settings, require
+from api.models import Page, page_of
+from api.problems import Problem
+from api.render import CSV, PROBLEM_RESPONSE, csv_response, respond, wants_csv, wib
+
+router = APIRouter(tags=["sensors"])
+Engineer = Annotated[Caller, Depends(require("engineer"))]
+SensorId = Annotated[
+    str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", examples=["WB-W-DMS-01-001"])
+]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: PROBLEM_RESPONSE}
+
+# Rollup widths, finest first: (name, table, width).
+WIDTHS = (
+    ("1m", "rollup_1m", timedelta(minutes=1)),
+    ("15m", "rollup_15m", timedelta(minutes=15)),
+    ("1h", "rollup_1h", timedelta(hours=1)),
+    ("1d", "rollup_1d", timedelta(days=1)),
+)
+AUTO_RAW = timedelta(hours=6)  # bucket=auto serves raw readings up to this range
+AUTO_POINTS = 1000  # ... and otherwise the finest width giving at most this many buckets
+MAX_BUCKETS = 20_000
+
+
+class Sensor(BaseModel):
+    sensor_id: str = Field(examples=["WB-W-DMS-01-001"])
+    kind: str = Field(examples=["waste_bin"])
+    zone_id: str | None = Field(examples=["W-DMS-01"])
+    name: str | None = None
+    lat: float | None = Field(examples=[-6.6])
+    lon: float | None = Field(examples=[110.7])
+    expected_interval_s: int = Field(examples=[900])
+    active: bool = True
+    online: bool | None = Field(None, description="None: not yet judged by `pantau process`")
+    health: str | None = Field(
+        None, examples=["reporting"], description="reporting, silent, last_will, never_seen"
+    )
+    last_seen: datetime | None = None
+
+
+class LatestValue(BaseModel):
+    sensor_id: str = Field(examples=["WB-W-DMS-01-001"])
+    metric: str = Field(examples=["fill_pct"])
+    unit: str = Field(examples=["%"])
+    ts: datetime
+    value: float = Field(examples=[42.5])
+
+
+class OpenAlarm(BaseModel):
+    alarm_id: int
+    rule: str = Field(examples=["bin_overflow"])
+    severity: str
+    state: str
+    message: str
+    opened_at: datetime
+
+
+class SensorDetail(Sensor):
+    latest: list[LatestValue]
+    alarms: list[OpenAlarm] = Field(description="Alarms not yet cleared")
+
+
+class Point(BaseModel):
+    ts: datetime = Field(description="Reading time, or bucket start")
+    value: float = Field(description="The reading, or the bucket's mean")
+    n: int = Field(1, description="Readings in the bucket")
+    min: float | None = None
+    max: float | None = None
+    stddev: float | None = None
+
+
+class Series(BaseModel):
+    sensor_id: str
+    metric: str
+    unit: str
+    bucket: Literal["raw", "1m", "15m", "1h", "1d"]
+    start: datetime
+    end: datetime
+    points: list[Point]
+
+
+class Anomaly(BaseModel):
+    sensor_id: str
+    metric: str
+    ts: datetime
+    kind: str = Field(examples=["spike"])
+    score: float = Field(examples=[0.93], ge=0, le=1)
+    observed: float | None
+    expected: float | None
+
+
+class Alarm(BaseModel):
+    alarm_id: int
+    sensor_id: str | None
+    zone_id: str | None
+    rule: str = Field(examples=["sensor_offline"])
+    severity: str = Field(examples=["warning"])
+    state: str = Field(examples=["open"], description="open, acknowledged, cleared")
+    message: str
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    cleared_at: datetime | None
+    last_value: float | None
+
+
+class Reject(BaseModel):
+    received_at: datetime
+    topic: str
+    reason: str = Field(examples=["bad_json"])
+    detail: str
+    sensor_id: str | None
+    metric: str | None
+    payload_len: int
+    payload_head: str = Field(description="The first 200 bytes, as text")
+
+
+def _times(rows: list[dict[str, Any]], *names: str) -> list[dict[str, Any]]:
+    for row in rows:
+        for name in names:
+            row[name] = wib(row[name])
+    return rows
+
+
+_SENSORS = """
+SELECT s.sensor_id, s.kind, s.zone_id, s.name, s.lat, s.lon, s.expected_interval_s, s.active,
+       st.online, st.reason AS health, st.last_seen
+FROM sensors s LEFT JOIN sensor_status st USING (sensor_key)
+WHERE (%(kind)s::text IS NULL OR s.kind = %(kind)s)
+  AND (%(zone)s::text IS NULL OR s.zone_id = %(zone)s)
+  AND (%(status)s::text IS NULL
+       OR (%(status)s = 'online' AND s.active AND st.online)
+       OR (%(status)s = 'offline' AND s.active AND NOT coalesce(st.online, false))
+       OR (%(status)s = 'inactive' AND NOT s.active))
+  AND (%(sensor)s::text IS NULL OR s.sensor_id = %(sensor)s)
+ORDER BY s.sensor_id LIMIT %(limit)s OFFSET %(offset)s"""
+
+
+@router.get(
+    "/sensors",
+    summary="Sensors, by kind, zone and status",
+    response_model=Page[Sensor],
+    responses=CSV,
+)
+async def sensors(
+    request: Request,
+    conn: Conn,
+    page: Paging,
+    who: Engineer,
+    fmt: Format = None,
+    kind: Annotated[Literal["waste_bin", "air_quality", "footfall"] | None, Query()] = None,
+    zone_id: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[Literal["online", "offline", "inactive"] | None, Query()] = None,
+) -> Any:
+    """Registered sensors with their health as `pantau process` last judged it."""
+    cur = await conn.execute(
+        _SENSORS,
+        {"kind": kind, "zone": zone_id, "status": status, "sensor": None,
+         "limit": page.limit, "offset": page.offset},
+    )  # fmt: skip
+    rows = _times(await cur.fetchall(), "last_seen")
+    return respond(
+        request,
+        fmt,
+        page_of([Sensor(**r) for r in rows], page.limit, page.offset),
+        Sensor,
+        "sensors",
+    )
+
+
+async def _sensor_key(conn: Conn, sensor_id: str) -> tuple[int, str]:
+    cur = await conn.execute(
+        "SELECT sensor_key, kind FROM sensors WHERE sensor_id = %s", (sensor_id,)
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise Problem(404, f"no sensor {sensor_id!r}; list them at /v1/sensors")
+    return int(row["sensor_key"]), str(row["kind"])
+
+
+@router.get(
+    "/sensors/{sensor_id}",
+    summary="One sensor: latest values, health, open alarms",
+    responses=NOT_FOUND,
+)
+async def sensor(conn: Conn, who: Engineer, sensor_id: SensorId) -> SensorDetail:
+    """A sensor's registry entry, its newest value of every metric, its health and alarms."""
+    key, _ = await _sensor_key(conn, sensor_id)
+    cur = await conn.execute(
+        _SENSORS,
+        {"kind": None, "zone": None, "status": None, "sensor": sensor_id, "limit": 1, "offset": 0},
+    )
+    base = _times(await cur.fetchall(), "last_seen")[0]
+    cur = await conn.execute(
+        "SELECT %(id)s AS sensor_id, m.name AS metric, m.unit, l.ts, l.value FROM latest l "
+        "JOIN metrics m USING (metric_id) WHERE l.sensor_key = %(key)s ORDER BY m.metric_id",
+        {"id": sensor_id, "key": key},
+    )
+    latest = _times(await cur.fetchall(), "ts")
+    cur = await conn.execute(
+        "SELECT alarm_id, rule, severity, state, message, opened_at FROM alarms "
+        "WHERE sensor_key = %s AND state <> 'cleared' ORDER BY opened_at DESC",
+        (key,),
+    )
+    alarms = _times(await cur.fetchall(), "opened_at")
+    return SensorDetail(
+        **base, latest=[LatestValue(**r) for r in latest], alarms=[OpenAlarm(**r) for r in alarms]
+    )
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise Problem(422, f"{name} has no UTC offset; write it like 2026-11-28T08:00:00+07:00")
+    return value
+
+
+def choose_bucket(bucket: str, span: timedelta, raw_max: timedelta) -> str:
+    """The width to serve: raw only for short ranges, else the finest with few buckets."""
+    if bucket == "raw":
+        if span > raw_max:
+            raise Problem(
+                422,
+                f"a range of {span} is too long for raw readings (at most {raw_max}); "
+                "ask for bucket=auto or a width (1m, 15m, 1h, 1d)",
+            )
+        return "raw"
+    if bucket == "auto":
+        if span <= AUTO_RAW:
+            return "raw"
+        for name, _, width in WIDTHS:
+            if span / width <= AUTO_POINTS:
+                return name
+        return "1d"
+    width = {n: w for n, _, w in WIDTHS}[bucket]
+    if span / width > MAX_BUCKETS:
+        raise Problem(
+            422,
+            f"{span / width:.0f} buckets of {bucket} is too many (at most {MAX_BUCKETS}); "
+            "choose a wider bucket",
+        )
+    return bucket
+
+
+@router.get(
+    "/sensors/{sensor_id}/readings",
+    summary="A sensor's readings of one metric over a time range, bucketed from the rollups",
+    response_model=Series,
+    responses={**CSV, **NOT_FOUND},
+)
+async def readings(
+    request: Request,
+    conn: Conn,
+    settings: Settings,
+    who: Engineer,
+    sensor_id: SensorId,
+    metric: Annotated[str, Query(max_length=64, examples=["fill_pct"])],
+    start: Annotated[datetime | None, Query(description="Default: 24 h before end")] = None,
+    end: Annotated[datetime | None, Query(description="Default: now")] = None,
+    bucket: Annotated[Literal["auto", "raw", "1m", "15m", "1h", "1d"], Query()] = "auto",
+    fmt: Format = None,
+) -> Any:
+    """Raw readings for ranges up to PANTAU_API_RAW_MAX_HOURS; otherwise (or with a width) the
+    rollups: per bucket the mean, min, max, standard deviation and count. `auto` serves raw
+    readings up to 6 hours and otherwise the finest width giving at most 1,000 buckets."""
+    end = _aware(end, "end") or datetime.now(UTC)
+    start = _aware(start, "start") or end - timedelta(hours=24)
+    if start >= end:
+        raise Problem(422, f"start ({start.isoformat()}) must be before end ({end.isoformat()})")
+    key, kind = await _sensor_key(conn, sensor_id)
+    cur = await conn.execute(
+        "SELECT m.metric_id, m.unit FROM metrics m JOIN kind_metrics k USING (metric_id) "
+        "WHERE m.name = %s AND k.kind = %s",
+        (metric, kind),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise Problem(404, f"a {kind} sensor has no metric {metric!r}; see /v1/sensors/{sensor_id}")
+    width = choose_bucket(bucket, end - start, timedelta(hours=settings.raw_max_hours))
+    args = {"key": key, "metric": row["metric_id"], "start": start, "end": end}
+    if width == "raw":
+        cur = await conn.execute(
+            "SELECT ts, value FROM readings WHERE sensor_key = %(key)s AND metric_id = %(metric)s "
+            "AND ts >= %(start)s AND ts < %(end)s ORDER BY ts",
+            args,
+        )
+    else:
+        table = {n: t for n, t, _ in WIDTHS}[width]
+        cur = await conn.execute(
+            f"SELECT bucket AS ts, sum / n AS value, n, min, max, "
+            f"sqrt(greatest(sum_sq / n - (sum / n) ^ 2, 0)) AS stddev FROM {table} "
+            "WHERE sensor_key = %(key)s AND metric_id = %(metric)s "
+            "AND bucket >= %(start)s AND bucket < %(end)s ORDER BY bucket",
+            args,
+        )
+    points = [Point(**r) for r in _times(await cur.fetchall(), "ts")]
+    series = Series(
+        sensor_id=sensor_id, metric=metric, unit=row["unit"], bucket=width,
+        start=wib(start), end=wib(end), points=points,
+    )  # fmt: skip
+    if wants_csv(request, fmt):
+        return csv_response(
+            [p.model_dump() for p in points], list(Point.model_fields), f"{sensor_id}-{metric}"
+        )
+    return series
+
+
+@router.get(
+    "/latest",
+    summary="The newest value of every metric of every sensor of a kind",
+    response_model=Page[LatestValue],
+    responses=CSV,
+)
+async def latest(
+    request: Request,
+    conn: Conn,
+    page: Paging,
+    who: Engineer,
+    kind: Annotated[Literal["waste_bin", "air_quality", "footfall"], Query()],
+    fmt: Format = None,
+) -> Any:
+    """Latest values (never older than a value already shown: late readings do not move them)."""
+    cur = await conn.execute(
+        "SELECT s.sensor_id, m.name AS metric, m.unit, l.ts, l.value FROM latest l "
+        "JOIN sensors s USING (sensor_key) JOIN metrics m USING (metric_id) WHERE s.kind = %s "
+        "ORDER BY s.sensor_id, m.metric_id LIMIT %s OFFSET %s",
+        (kind, page.limit, page.offset),
+    )
+    rows = _times(await cur.fetchall(), "ts")
+    return respond(
+        request,
+        fmt,
+        page_of([LatestValue(**r) for r in rows], page.limit, page.offset),
+        LatestValue,
+        f"latest-{kind}",
+    )
+
+
+@router.get(
+    "/anomalies",
+    summary="Anomalies found by the detectors, newest first",
+    response_model=Page[Anomaly],
+    responses=CSV,
+)
+async def anomalies(
+    request: Request,
+    conn: Conn,
+    page: Paging,
+    who: Engineer,
+    fmt: Format = None,
+    sensor_id: Annotated[str | None, Query(max_length=64)] = None,
+    kind: Annotated[
+        Literal["out_of_range", "impossible", "spike", "level_shift", "stuck", "drift"] | None,
+        Query(),
+    ] = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Any:
+    """Each anomaly with its score in [0.5, 1], observed and expected value."""
+    start, end = _aware(start, "start"), _aware(end, "end")
+    cur = await conn.execute(
+        "SELECT s.sensor_id, m.name AS metric, a.ts, a.kind, a.score, a.observed, a.expected "
+        "FROM anomalies a JOIN sensors s USING (sensor_key) JOIN metrics m USING (metric_id) "
+        "WHERE (%(sensor)s::text IS NULL OR s.sensor_id = %(sensor)s) "
+        "AND (%(kind)s::text IS NULL OR a.kind = %(kind)s) "
+        "AND (%(start)s::timestamptz IS NULL OR a.ts >= %(start)s) "
+        "AND (%(end)s::timestamptz IS NULL OR a.ts < %(end)s) "
+        "ORDER BY a.ts DESC, s.sensor_id, a.kind LIMIT %(limit)s OFFSET %(offset)s",
+        {
+            "sensor": sensor_id,
+            "kind": kind,
+            "start": start,
+            "end": end,
+            "limit": page.limit,
+            "offset": page.offset,
+        },
+    )
+    rows = _times(await cur.fetchall(), "ts")
+    return respond(
+        request,
+        fmt,
+        page_of([Anomaly(**r) for r in rows], page.limit, page.offset),
+        Anomaly,
+        "anomalies",
+    )
+
+
+_ALARMS = """
+SELECT a.alarm_id, s.sensor_id, a.zone_id, a.rule, a.severity, a.state, a.message, a.opened_at,
+       a.acknowledged_at, a.acknowledged_by, a.cleared_at, a.last_value
+FROM alarms a LEFT JOIN sensors s USING (sensor_key)
+WHERE (%(state)s::text IS NULL OR a.state = %(state)s)
+  AND (%(rule)s::text IS NULL OR a.rule = %(rule)s)
+  AND (%(sensor)s::text IS NULL OR s.sensor_id = %(sensor)s)
+  AND (%(zone)s::text IS NULL OR a.zone_id = %(zone)s)
+  AND (%(id)s::bigint IS NULL OR a.alarm_id = %(id)s)
+ORDER BY a.opened_at DESC, a.alarm_id DESC LIMIT %(limit)s OFFSET %(offset)s"""
+_TIMES = ("opened_at", "acknowledged_at", "cleared_at")
+
+
+@router.get("/alarms", summary="Alarms, newest first", response_model=Page[Alarm], responses=CSV)
+async def alarms(
+    request: Request,
+    conn: Conn,
+    page: Paging,
+    who: Engineer,
+    fmt: Format = None,
+    state: Annotated[Literal["open", "acknowledged", "cleared"] | None, Query()] = None,
+    rule: Annotated[str | None, Query(max_length=64)] = None,
+    sensor_id: Annotated[str | None, Query(max_length=64)] = None,
+    zone_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> Any:
+    """Alarms opened by `pantau process`: open → acknowledged → cleared."""
+    cur = await conn.execute(
+        _ALARMS,
+        {"state": state, "rule": rule, "sensor": sensor_id, "zone": zone_id, "id": None,
+         "limit": page.limit, "offset": page.offset},
+    )  # fmt: skip
+    rows = _times(await cur.fetchall(), *_TIMES)
+    return respond(
+        request, fmt, page_of([Alarm(**r) for r in rows], page.limit, page.offset), Alarm, "alarms"
+    )
+
+
+@router.post(
+    "/alarms/{alarm_id}/acknowledge",
+    summary="Acknowledge an open alarm",
+    responses={404: PROBLEM_RESPONSE, 409: PROBLEM_RESPONSE},
+)
+async def acknowledge(
+    conn: Conn, who: Engineer, alarm_id: Annotated[int, Path(ge=1, le=2**62)]
+) -> Alarm:
+    """Marks an open alarm acknowledged by the key's name. It still clears by itself when its
+    condition has been good long enough. 409 when it is already acknowledged or cleared."""
+    cur = await conn.execute(
+        "UPDATE alarms SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = %s "
+        "WHERE alarm_id = %s AND state = 'open' RETURNING alarm_id",
+        (who.name, alarm_id),
+    )
+    changed = await cur.fetchone()
+    cur = await conn.execute(
+        _ALARMS,
+        {
+            "state": None,
+            "rule": None,
+            "sensor": None,
+            "zone": None,
+            "id": alarm_id,
+            "limit": 1,
+            "offset": 0,
+        },
+    )
+    rows = _times(await cur.fetchall(), *_TIMES)
+    if not rows:
+        raise Problem(404, f"no alarm {alarm_id}; list them at /v1/alarms")
+    if changed is None:
+        raise Problem(409, f"alarm {alarm_id} is {rows[0]['state']}, not open")
+    return Alarm(**rows[0])
+
+
+@router.get(
+    "/rejects",
+    summary="Rejected messages and readings, newest first",
+    response_model=Page[Reject],
+    responses=CSV,
+)
+async def rejects(
+    request: Request,
+    conn: Conn,
+    page: Paging,
+    who: Engineer,
+    fmt: Format = None,
+    reason: Annotated[str | None, Query(max_length=64)] = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Any:
+    """Every message or reading the ingest refused, with its reason and the payload's start."""
+    start, end = _aware(start, "start"), _aware(end, "end")
+    cur = await conn.execute(
+        "SELECT received_at, topic, reason, detail, sensor_id, metric, payload_len, "
+        "substring(payload FROM 1 FOR 200) AS payload_head FROM rejects "
+        "WHERE (%(reason)s::text IS NULL OR reason = %(reason)s) "
+        "AND (%(start)s::timestamptz IS NULL OR received_at >= %(start)s) "
+        "AND (%(end)s::timestamptz IS NULL OR received_at < %(end)s) "
+        "ORDER BY received_at DESC LIMIT %(limit)s OFFSET %(offset)s",
+        {"reason": reason, "start": start, "end": end, "limit": page.limit, "offset": page.offset},
+    )
+    rows = _times(await cur.fetchall(), "received_at")
+    for row in rows:
+        row["payload_head"] = bytes(row["payload_head"]).decode("utf-8", "replace")
+    return respond(
+        request,
+        fmt,
+        page_of([Reject(**r) for r in rows], page.limit, page.offset),
+        Reject,
+        "rejects",
+    )
