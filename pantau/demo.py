@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+from api import keys
 from pantau.db.connect import connect
 from pantau.db.migrate import migrate
 from pantau.registry.fleet import load_fleet
@@ -19,6 +20,7 @@ from pantau.stack.local import LocalStack, StackState
 from pantau.stack.processes import free_port, port_open
 
 METRICS_PORT = 9464  # the port commonly assigned to Prometheus exporters of this kind
+API_PORT = 8080
 
 
 def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -80,18 +82,29 @@ def _watch(
     return 0
 
 
+def _demo_key(database_url: str) -> str:
+    """An admin API key for this demo (shown once; `pantau api key list` shows them all)."""
+    with connect(database_url) as conn:
+        key = keys.create(conn, "demo", "admin").key
+        conn.commit()
+    return key
+
+
 def run_demo(*, speed: float, duration_s: float | None) -> int:
     settings = StackSettings()
     stack = LocalStack(settings)
     was_running = any(line.startswith("running") for line in stack.status().values())
     state = _prepare(stack)
     metrics_port = METRICS_PORT if not port_open(METRICS_PORT) else free_port()
+    api_port = API_PORT if not port_open(API_PORT) else free_port()
+    api_key = _demo_key(state.database_url)
     env = {
         **os.environ,
         "PANTAU_DATABASE_URL": state.database_url,
         "PANTAU_MQTT_URL": state.mqtt_url,
         "PANTAU_STATE_DIR": state.state_dir,
         "PANTAU_INGEST_METRICS_PORT": str(metrics_port),
+        "PANTAU_API_PORT": str(api_port),
     }
     logs = Path(state.state_dir)
     children = {
@@ -112,10 +125,12 @@ def run_demo(*, speed: float, duration_s: float | None) -> int:
             logs / "simulate.log",
         ),
         "process": _spawn(["process", "--interval", "10"], env, logs / "process.log"),
+        "api": _spawn(["api"], env, logs / "api.log"),
     }
     print(
         f"simulating the Jepara fleet at {speed:g}x (from a day ago, catching up to now); "
-        f"logs: {logs}/ingest.log, {logs}/simulate.log, {logs}/process.log\n"
+        f"logs: {logs}/ingest.log, simulate.log, process.log, api.log\n"
+        f"API docs:          http://127.0.0.1:{api_port}/docs  (key, role admin: {api_key})\n"
         f"look at the data:  psql {state.database_url} -c 'SELECT * FROM readings_named "
         "ORDER BY ts DESC LIMIT 20'\n"
         f"bins to collect:   psql {state.database_url} -c 'SELECT * FROM waste_status "

@@ -30,6 +30,7 @@ def test_demo_stores_readings_and_cleans_up():
         assert result.returncode == 0, result.stdout + result.stderr
         assert "sensors" in result.stdout
         assert "/metrics" in result.stdout
+        assert "/docs  (key, role admin: pantau_" in result.stdout  # the API ran throughout
         stored = [int(n) for n in re.findall(r"(\d+) rows stored", result.stdout)]
         assert stored, result.stdout
         assert stored[-1] > 1000, result.stdout
