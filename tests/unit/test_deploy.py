@@ -1,12 +1,24 @@
-"""docker-compose.yml, the Dockerfile and the broker config, checked without a Docker engine."""
+"""docker-compose.yml, the Dockerfile and the broker config, checked without a Docker engine.
+
+The compose file is validated by Compose itself (`docker-compose config`, Debian's package
+docker-compose 1.29: `apt-get install docker-compose`), and every command a service runs is
+parsed by the `pantau` command line the image runs.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
+from dashboards.provisioning import DB_ENV
+from pantau.cli import build_parser
 from pantau.stack.mosquitto import BrokerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +32,16 @@ def conf_settings(text: str) -> dict[str, str]:
 
 
 def test_services_and_their_order():
-    assert set(SERVICES) >= {"mosquitto", "timescaledb", "migrate", "ingest", "simulator"}
+    assert set(SERVICES) >= {
+        "mosquitto",
+        "timescaledb",
+        "migrate",
+        "ingest",
+        "api",
+        "process",
+        "simulator",
+        "grafana",
+    }
     conditions = {"service_healthy", "service_completed_successfully", "service_started"}
     for name, service in SERVICES.items():
         for dependency, rule in service.get("depends_on", {}).items():
@@ -60,3 +81,67 @@ def test_compose_broker_is_as_durable_as_the_local_stack():
                 "max_inflight_messages", "max_packet_size"):  # fmt: skip
         assert deployed[key] == local[key], key
     assert int(deployed["max_queued_messages"]) > 0
+
+
+def pantau_commands(service: dict) -> list[list[str]]:
+    """The `pantau` argument lists a service of the Pantau image runs."""
+    if "entrypoint" in service:
+        script = service["entrypoint"][-1]
+        return [shlex.split(part)[1:] for part in script.split("&&")]
+    return [service["command"]]
+
+
+def test_every_service_command_is_a_pantau_command():
+    parser = build_parser()
+    pantau_services = [s for s in SERVICES.values() if s.get("image") == "pantau:latest"]
+    assert len(pantau_services) >= 6
+    for service in pantau_services:
+        for argv in pantau_commands(service):
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit:
+                pytest.fail(f"`pantau {' '.join(argv)}` does not parse")
+            assert callable(args.func)
+
+
+def test_grafana_service():
+    grafana = SERVICES["grafana"]
+    assert grafana["image"].startswith("grafana/grafana-oss:")
+    assert "./dashboards/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
+    assert grafana["depends_on"]["timescaledb"] == {"condition": "service_healthy"}
+    assert "/api/health" in " ".join(grafana["healthcheck"]["test"])
+    env = grafana["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    assert env["PANTAU_GRAFANA_DB_PASSWORD"].startswith("${GRAFANA_DB_PASSWORD:?")
+    # The provisioned data source reads these from Grafana's environment.
+    assert set(DB_ENV.values()) <= set(env)
+    login = SERVICES["grafana-db-user"]["environment"]
+    assert login["PANTAU_GRAFANA_DB_USER"] == env["PANTAU_GRAFANA_DB_USER"]
+    assert login["PANTAU_GRAFANA_DB_PASSWORD"] == env["PANTAU_GRAFANA_DB_PASSWORD"]
+
+
+def test_compose_validates(tmp_path):
+    """`docker-compose config` accepts the file with the variables of .env.example.
+
+    Debian's docker-compose 1.29 predates the top-level `name` key of the Compose
+    specification, so that one key is removed from the copy it reads; Compose v2 reads it.
+    """
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.skip("docker-compose is not installed: apt-get install docker-compose")
+    document = dict(COMPOSE)
+    assert document.pop("name") == "pantau"
+    (tmp_path / "docker-compose.yml").write_text(yaml.safe_dump(document, sort_keys=False))
+    for path in ("deploy", "dashboards"):
+        (tmp_path / path).symlink_to(ROOT / path)
+    example = dict(
+        re.findall(r"^([A-Z_][A-Z0-9_]*)=(.*)$", (ROOT / ".env.example").read_text(), re.M)
+    )
+    env = {k: v for k, v in os.environ.items() if k not in example} | example
+    result = subprocess.run(
+        [binary, "config"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)["services"]
+    assert set(resolved) == set(SERVICES)
+    assert resolved["grafana-db-user"]["command"] == ["dashboards", "db-user"]
