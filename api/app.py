@@ -6,10 +6,12 @@ plus acknowledging alarms), whatever login the URL names, so a bug in a route ca
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
 from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -78,4 +80,73 @@ def create_app(settings: ApiSettings) -> FastAPI:
     problems.install(app)
     for module in (meta, sensors, waste, air, tourism):
         app.include_router(module.router, prefix="/v1")
+
+    @app.middleware("http")
+    async def refuse_nul(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+        if any("\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()):
+            return problems.problem_response(
+                request, 422, "Invalid request", "a query parameter holds a NUL character"
+            )
+        return await call_next(request)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document(
+                get_openapi(
+                    title=app.title, version=app.version, description=app.description,
+                    routes=app.routes, tags=TAGS,
+                )
+            )  # fmt: skip
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+PUBLIC = frozenset({"/v1/health", "/v1/ready"})
+EVERY_ROLE = frozenset({"/v1/zones"})
+
+
+def document(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document as the API behaves: errors as problem details, keys, 401 and 403."""
+    components = schema.setdefault("components", {})
+    components.setdefault("schemas", {})["Problem"] = {
+        "type": "object",
+        "description": "RFC 9457 problem details",
+        "required": ["type", "title", "status", "detail", "instance"],
+        "properties": {
+            "type": {"type": "string", "example": "about:blank"},
+            "title": {"type": "string", "example": "Unprocessable Entity"},
+            "status": {"type": "integer", "example": 422},
+            "detail": {"type": "string", "example": "limit 5000 is above the maximum page of 1000"},
+            "instance": {"type": "string", "example": "/v1/zones"},
+        },
+        "additionalProperties": True,
+    }
+    for name in ("HTTPValidationError", "ValidationError"):
+        components["schemas"].pop(name, None)
+    components["securitySchemes"] = {
+        "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    }
+    content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for code, response in responses.items():
+                if code[0] in "45":
+                    response["content"] = content
+            if "422" in responses:
+                responses["422"]["description"] = "Invalid request"
+            if path in PUBLIC:
+                continue
+            operation["security"] = [{"ApiKey": []}]
+            responses["401"] = {"description": "No valid API key", "content": content}
+            if path not in EVERY_ROLE:
+                responses["403"] = {
+                    "description": "The key's role may not use this",
+                    "content": content,
+                }
+    return schema

@@ -105,7 +105,10 @@ async def caller(request: Request, conn: Conn) -> Caller:
                 who = Caller(parsed[0], row["name"], row["role"])
         cache.put(presented, who)
     if who is None:
-        raise Problem(401, "the API key is not valid (unknown or revoked)", headers=challenge)
+        raise Problem(
+            401, "the API key is not valid (malformed, unknown or revoked); ask an administrator "
+            "for a key (`pantau api key list` shows the active ones)", headers=challenge,
+        )  # fmt: skip
     if cache.due_last_used(who.key_id):
         await conn.execute(
             "UPDATE api_keys SET last_used_at = now() WHERE key_id = %s", (who.key_id,)

@@ -49,7 +49,7 @@ def problem_response(
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
+        "instance": request.scope.get("path", request.url.path),  # decoded, as asked for
         **extra,
     }
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)

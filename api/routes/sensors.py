@@ -218,9 +218,19 @@ async def sensor(conn: Conn, who: Engineer, sensor_id: SensorId) -> SensorDetail
     )
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+    """A query time: with an offset, and between 1970 and 2200 (so that WIB and the default
+    range stay inside what dates can hold)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise Problem(422, f"{name} has no UTC offset; write it like 2026-11-28T08:00:00+07:00")
+    if not EARLIEST <= value < LATEST:
+        raise Problem(422, f"{name} {value.isoformat()} is outside 1970-2200")
     return value
 
 
@@ -374,7 +384,7 @@ async def anomalies(
         "AND (%(kind)s::text IS NULL OR a.kind = %(kind)s) "
         "AND (%(start)s::timestamptz IS NULL OR a.ts >= %(start)s) "
         "AND (%(end)s::timestamptz IS NULL OR a.ts < %(end)s) "
-        "ORDER BY a.ts DESC, s.sensor_id, a.kind LIMIT %(limit)s OFFSET %(offset)s",
+        "ORDER BY a.ts DESC, s.sensor_id, m.name, a.kind LIMIT %(limit)s OFFSET %(offset)s",
         {
             "sensor": sensor_id,
             "kind": kind,
@@ -491,7 +501,7 @@ async def rejects(
         "WHERE (%(reason)s::text IS NULL OR reason = %(reason)s) "
         "AND (%(start)s::timestamptz IS NULL OR received_at >= %(start)s) "
         "AND (%(end)s::timestamptz IS NULL OR received_at < %(end)s) "
-        "ORDER BY received_at DESC LIMIT %(limit)s OFFSET %(offset)s",
+        "ORDER BY received_at DESC, tableoid, ctid LIMIT %(limit)s OFFSET %(offset)s",
         {"reason": reason, "start": start, "end": end, "limit": page.limit, "offset": page.offset},
     )
     rows = _times(await cur.fetchall(), "received_at")
