@@ -40,12 +40,19 @@ def boards() -> list[Board]:
 
 
 def datasource(
-    *, url: str, database: str, user: str, sslmode: str, password: str | None = None
+    *,
+    url: str,
+    database: str,
+    user: str,
+    sslmode: str,
+    password: str | None = None,
+    default: bool = False,
 ) -> Json:
     """The PostgreSQL/TimescaleDB data source (read-only login, see `pantau dashboards db-user`).
 
     ``timescaledb`` makes Grafana expand ``$__timeGroup`` to ``time_bucket``; ``timeInterval``
-    is the smallest ``$__interval``, the width of the finest rollup.
+    is the smallest ``$__interval``, the width of the finest rollup. Panels name it by uid, so
+    ``default`` (Grafana's default data source) is only set in Grafana's own provisioning.
     """
     body: Json = {
         "name": DS_NAME,
@@ -54,7 +61,7 @@ def datasource(
         "access": "proxy",
         "url": url,
         "user": user,
-        "isDefault": True,
+        "isDefault": default,
         "jsonData": {
             "database": database,
             "sslmode": sslmode,
@@ -82,6 +89,7 @@ def datasource_file() -> Json:
         user=_env(DB_ENV["user"]),
         sslmode=_env(DB_ENV["sslmode"]),
         password=_env(DB_ENV["password"]),
+        default=True,
     )
     return {"apiVersion": 1, "datasources": [{**ds, "editable": False}]}
 

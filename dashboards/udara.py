@@ -17,22 +17,13 @@ from dashboards.panels import (
     variable,
 )
 from dashboards.rollups import by_interval
+from processing.air import ISPU_CATEGORIES
 
-# Categories and colours of Permen LHK P.14/2020 (docs/reference ispu.md, section 2): Baik
-# hijau 0-50, Sedang biru 51-100, Tidak Sehat kuning 101-200, Sangat Tidak Sehat merah
-# 201-300, Berbahaya hitam > 300. The regulation names colours, not codes; these hex values
-# are OpenAQ's. ISPU is rounded half up to a whole number, so the steps sit on 51, 101, ...
-GREEN, BLUE, YELLOW, RED, BLACK = "#34cc33", "#0070c0", "#ffc100", "#ff0000", "#000000"
-ISPU = steps((None, GREEN), (51, BLUE), (101, YELLOW), (201, RED), (301, BLACK))
-CATEGORIES = value_colours(
-    {
-        "Baik": GREEN,
-        "Sedang": BLUE,
-        "Tidak Sehat": YELLOW,
-        "Sangat Tidak Sehat": RED,
-        "Berbahaya": BLACK,
-    }
-)
+# Categories and colours of Permen LHK P.14/2020 (Baik hijau 0-50, Sedang biru 51-100, Tidak
+# Sehat kuning 101-200, Sangat Tidak Sehat merah 201-300, Berbahaya hitam > 300), from the same
+# table the ISPU computation uses. ISPU is a whole number, so the steps sit on 51, 101, ...
+ISPU = steps(*((c.lower or None, c.hex) for c in ISPU_CATEGORIES))
+CATEGORIES = value_colours({c.name_id: c.hex for c in ISPU_CATEGORIES})
 POLLUTANTS = value_colours(
     dict.fromkeys(("pm25", "pm10", "so2", "co", "o3", "no2"), "text"),
     {"pm25": "PM2.5", "pm10": "PM10", "so2": "SO₂", "co": "CO", "o3": "O₃", "no2": "NO₂"},

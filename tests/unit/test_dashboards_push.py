@@ -167,6 +167,7 @@ def test_first_push_creates_everything_by_uid(grafana, capsys):
     assert sent["url"] == "timescaledb:5432"
     assert sent["jsonData"]["database"] == "pantau"
     assert sent["secureJsonData"] == {"password": "s3cret"}
+    assert sent["isDefault"] is False  # someone else's Grafana keeps its default data source
     rules = {r["uid"] for g in fake.groups.values() for r in g["rules"]}
     assert {"pantau-ispu-unhealthy", "pantau-ingest-stalled", "pantau-crowding"} <= rules
     assert capsys.readouterr().out.count("created") == 1 + 1 + 4 + 4
