@@ -11,6 +11,7 @@ rows and its panel does not say why that can be normal.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,9 +26,10 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from dashboards import alerts
+from dashboards.board import Board
 from dashboards.macros import MacroError, TimeRange, expand, interval_ms, parse_duration_ms
 from dashboards.macros import relative_ms as relative
-from dashboards.panels import DS_UID, TIMEZONE, Board, Json
+from dashboards.panels import DS_UID, TIMEZONE, Json
 from pantau.errors import ConfigError, PantauError
 
 MIN_INTERVAL_MS = 60_000  # the data source's timeInterval
@@ -132,8 +134,12 @@ def alert_targets(to_ms: int) -> Iterator[Target]:
 
 def shape_problem(shape: str, columns: list[str], rows: list[tuple[Any, ...]]) -> str:
     """Why Grafana could not draw or evaluate this result, or "" when it can."""
-    if shape == "time_series" and "time" not in columns:
-        return "a time series needs a column named time"
+    if shape == "time_series":
+        if "time" not in columns:
+            return "a time series needs a column named time"
+        times = [row[columns.index("time")] for row in rows]
+        if any(b < a for a, b in itertools.pairwise(times)):
+            return "a time series must be sorted by time (Grafana cannot pivot it otherwise)"
     if shape == "map" and not {"lat", "lon"} <= set(columns):
         return "a map needs lat and lon columns"
     if shape == "alert":

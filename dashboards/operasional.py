@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from dashboards.board import Board, variable
 from dashboards.panels import (
-    Board,
     Query,
     coloured_cells,
     override,
@@ -13,7 +13,6 @@ from dashboards.panels import (
     table,
     timeseries,
     value_colours,
-    variable,
 )
 from dashboards.rollups import by_interval
 
@@ -30,7 +29,7 @@ SUMMARY = sql(f"""
         WHERE a.state <> 'cleared' AND (a.sensor_key IS NULL OR s.kind IN ($kind)))
         AS "Alarm aktif",
       (SELECT count(*) FROM rejects WHERE $__timeFilter(received_at)) AS "Penolakan",
-      (SELECT extract(epoch FROM $__timeTo()::timestamptz - max(received_at))
+      (SELECT greatest(0, extract(epoch FROM $__timeTo()::timestamptz - max(received_at)))
          FROM readings
         WHERE ts > $__timeTo()::timestamptz - interval '{COMMIT_WINDOW}')
         AS "Sejak commit terakhir"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from dashboards.board import Board, variable
 from dashboards.panels import (
-    Board,
     Query,
     bargauge,
     coloured_cells,
@@ -15,7 +15,6 @@ from dashboards.panels import (
     table,
     timeseries,
     value_colours,
-    variable,
 )
 
 # Crowding levels against capacity (processing/tourism.py): normal < 70 %, ramai < 90 %,

@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from dashboards import alerts, operasional, pariwisata, sampah, udara
-from dashboards.panels import DS_NAME, DS_TYPE, DS_UID, FOLDER_TITLE, FOLDER_UID, Board, Json
+from dashboards.board import Board
+from dashboards.panels import DS_NAME, DS_TYPE, DS_UID, FOLDER_TITLE, FOLDER_UID, Json
 from pantau.errors import PantauError
 
 ROOT = Path(__file__).resolve().parent / "provisioning"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from dashboards.board import Board, variable
 from dashboards.panels import (
-    Board,
     Query,
     coloured_cells,
     geomap,
@@ -14,7 +14,6 @@ from dashboards.panels import (
     table,
     timeseries,
     value_colours,
-    variable,
 )
 from dashboards.rollups import by_interval
 

@@ -19,7 +19,8 @@ import pytest
 
 from dashboards import check
 from dashboards.alerts import GROUPS
-from dashboards.panels import Board, Query, table, variable
+from dashboards.board import Board, variable
+from dashboards.panels import Query, table
 from dashboards.provisioning import boards
 from pantau.errors import PantauError
 from tests.integration.api_data import END_MS, ApiData

@@ -174,6 +174,7 @@ def test_time_options():
 def test_result_shapes():
     assert shape_problem("time_series", ["t", "value"], [(1, 2)]) != ""
     assert shape_problem("time_series", ["time", "metric", "value"], [(1, "a", 2)]) == ""
+    assert "sorted" in shape_problem("time_series", ["time", "v"], [(2, 1.0), (1, 1.0)])
     assert "lat" in shape_problem("map", ["Zona", "lon"], [("a", 1.0)])
     assert shape_problem("alert", ["zone", "pct"], [("T-KARTINI", 12.5)]) == ""
     assert shape_problem("alert", ["zone", "a", "b"], [("T", 1, 2)]) != ""
