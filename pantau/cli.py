@@ -526,6 +526,7 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
         provisioning.build(args.dir or provisioning.ROOT, check=args.check, write=print)
         return 0
     settings = GrafanaSettings()
+    logger.info("dashboards settings: %s", settings.masked())
     if args.action == "push":
         from grafana_client.api import GrafanaApi
 
