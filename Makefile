@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench-ingest bench-simulate bench-processing bench-detection stack-up stack-down clean
+.PHONY: demo test lint typecheck pytest bench-ingest bench-simulate bench-processing bench-detection bench-api stack-up stack-down clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -52,6 +52,12 @@ bench-detection: $(STAMP)
 # (about 20 s; BENCH_ARGS="--days 3 --sensors 10000" for a quick run).
 bench-simulate: $(STAMP)
 	$(BIN)/python -m bench.simulate $(BENCH_ARGS)
+
+# API benchmark: p50/p99 of the dashboards' typical requests at 200 req/s (target p99 <= 50 ms)
+# on 1,000 bins x 90 days (about 3-4 minutes, mostly loading the data; BENCH_ARGS=--quick for
+# a smoke run). Writes bench/results/api-*.json.
+bench-api: $(STAMP)
+	$(BIN)/python -m bench.api $(BENCH_ARGS)
 
 stack-up: $(STAMP)
 	$(BIN)/pantau stack up
