@@ -106,6 +106,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The app with settings from the environment: what each uvicorn worker process builds."""
+    return create_app(ApiSettings())
+
+
 PUBLIC = frozenset({"/v1/health", "/v1/ready"})
 EVERY_ROLE = frozenset({"/v1/zones"})
 

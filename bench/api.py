@@ -126,6 +126,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--clients", type=int, default=64, help="client threads (connections), default 64"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="API server processes (PANTAU_API_WORKERS)"
+    )
     return parser.parse_args(argv)
 
 
@@ -188,7 +191,7 @@ def measure(
     headers = {"X-API-Key": key}
     kinds = request_kinds(bin_ids, sizes.days)
     migrate(url)  # migrations added to the tree while loading: `pantau api` refuses to start
-    with api_server(url, log) as server:
+    with api_server(url, log, {"PANTAU_API_WORKERS": str(args.workers)}) as server:
         say(f"pantau api (pid {server.pid}) ready on port {server.port}")
         found = shapes(server.port, headers, kinds)
         unloaded, cpu_ms = [], {}

@@ -480,7 +480,13 @@ def cmd_api(args: argparse.Namespace) -> int:
         require_current(conn)  # fail fast with a fix, rather than 503 on every request
     logger.info("api settings: %s", settings.model_dump(exclude={"database_url", "mqtt_url"}))
     print(f"Pantau API on http://{settings.host}:{settings.port}/docs", flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    else:  # each worker process builds the app from the same environment
+        uvicorn.run(
+            "api.app:app_from_environment", factory=True, workers=settings.workers,
+            host=settings.host, port=settings.port, log_level="info",
+        )  # fmt: skip
     return 0
 
 

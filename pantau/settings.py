@@ -221,6 +221,9 @@ class ApiSettings(CommonSettings):
         description="Database role the API switches to on every connection (read-only plus "
         "acknowledging alarms).",
     )
+    workers: int = Field(
+        1, ge=1, le=64, description="Server processes (each with its own connection pool)."
+    )
     pool_min: int = Field(2, ge=1, description="Database connections kept open.")
     pool_max: int = Field(10, ge=1, description="Database connections at most.")
     max_page: int = Field(1000, ge=1, description="Largest page a list endpoint returns.")

@@ -55,9 +55,12 @@ def test_keys_are_created_listed_and_revoked_and_stored_hashed(db_url):
     assert "invalid choice: 'mayor'" in bad_role.stderr
 
 
-def test_the_server_answers_and_stops_on_sigterm(db_url):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_server_answers_and_stops_on_sigint(db_url, workers):
     port = free_port()
-    env = pantau_env(PANTAU_DATABASE_URL=db_url, PANTAU_API_PORT=str(port))
+    env = pantau_env(
+        PANTAU_DATABASE_URL=db_url, PANTAU_API_PORT=str(port), PANTAU_API_WORKERS=workers
+    )
     key = run_pantau("api", "key", "create", "--name", "ops", "--role", "engineer", env=env)
     server = subprocess.Popen(
         [sys.executable, "-m", "pantau.cli", "api"], env=env, stdout=subprocess.PIPE,
