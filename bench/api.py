@@ -196,9 +196,9 @@ def measure(
         found = shapes(server.port, headers, kinds)
         unloaded, cpu_ms = [], {}
         for kind in kinds:
-            api_s, pg_s = cpu_seconds(server.pid), family_cpu_seconds(state_pid)
+            api_s, pg_s = family_cpu_seconds(server.pid), family_cpu_seconds(state_pid)
             samples = run_sequential(server.port, headers, kind, sizes.unloaded)
-            api_s, pg_s = cpu_seconds(server.pid) - api_s, family_cpu_seconds(state_pid) - pg_s
+            api_s, pg_s = family_cpu_seconds(server.pid) - api_s, family_cpu_seconds(state_pid) - pg_s
             n = sizes.unloaded + 3  # the warm-up requests used CPU too
             cpu_ms[kind.name] = {
                 "api": round(1000 * api_s / n, 2),
@@ -216,7 +216,7 @@ def measure(
         say(f"loaded: {args.rate:.0f} req/s for {seconds:.0f} s, {args.clients} client threads")
         meter = CpuMeter(
             {
-                "api": lambda: cpu_seconds(server.pid),
+                "api": lambda: family_cpu_seconds(server.pid),
                 "postgres": lambda: family_cpu_seconds(state_pid),
                 "load generator": own_cpu_seconds,
             }
