@@ -52,7 +52,6 @@ from bench.procs import (
     OTHER,
     CpuMeter,
     background_percent,
-    cpu_seconds,
     family_cpu_seconds,
     own_cpu_seconds,
 )
@@ -198,7 +197,10 @@ def measure(
         for kind in kinds:
             api_s, pg_s = family_cpu_seconds(server.pid), family_cpu_seconds(state_pid)
             samples = run_sequential(server.port, headers, kind, sizes.unloaded)
-            api_s, pg_s = family_cpu_seconds(server.pid) - api_s, family_cpu_seconds(state_pid) - pg_s
+            api_s, pg_s = (
+                family_cpu_seconds(server.pid) - api_s,
+                family_cpu_seconds(state_pid) - pg_s,
+            )
             n = sizes.unloaded + 3  # the warm-up requests used CPU too
             cpu_ms[kind.name] = {
                 "api": round(1000 * api_s / n, 2),
