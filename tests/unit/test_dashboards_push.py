@@ -221,6 +221,10 @@ def test_no_password_for_a_new_data_source(grafana, capsys, monkeypatch):
     assert fake.datasources == {}
 
 
-def test_unreachable_grafana(capsys):
+def test_unreachable_grafana(capsys, monkeypatch):
+    # The data source's database comes from settings, not from a local stack: this test must
+    # not depend on one running (a fresh clone has none).
+    monkeypatch.setenv("PANTAU_GRAFANA_DB_HOST", "timescaledb:5432")
+    monkeypatch.setenv("PANTAU_GRAFANA_DB_NAME", "pantau")
     assert push("http://127.0.0.1:9") == 2
     assert "check that Grafana runs at --url" in capsys.readouterr().err
