@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api import problems
 from api.deps import KeyCache
-from api.routes import air, meta, sensors, tourism, waste
+from api.routes import air, events, meta, sensors, tourism, waste
 from pantau.settings import ApiSettings
 
 DESCRIPTION = """\
@@ -78,7 +78,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.settings = settings
     app.state.keys = KeyCache()
     problems.install(app)
-    for module in (meta, sensors, waste, air, tourism):
+    for module in (meta, sensors, events, waste, air, tourism):
         app.include_router(module.router, prefix="/v1")
 
     @app.middleware("http")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
@@ -152,6 +153,24 @@ def paging(
 
 
 Paging = Annotated[Page, Depends(paging)]
+Engineer = Annotated[Caller, Depends(require("engineer"))]
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def query_time(value: datetime | None, name: str) -> datetime | None:
+    """A query time: with an offset, and between 1970 and 2200 (so that WIB and the default
+    range stay inside what dates can hold)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise Problem(422, f"{name} has no UTC offset; write it like 2026-11-28T08:00:00+07:00")
+    if not EARLIEST <= value < LATEST:
+        raise Problem(422, f"{name} {value.isoformat()} is outside 1970-2200")
+    return value
+
+
 Format = Annotated[
     Literal["json", "csv"] | None,
     Query(alias="format", description="csv for CSV (or send Accept: text/csv)."),

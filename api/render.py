@@ -29,6 +29,14 @@ def wib(value: datetime | None) -> datetime | None:
     return value.astimezone(WIB) if value is not None else None
 
 
+def wib_rows(rows: list[dict[str, Any]], *names: str) -> list[dict[str, Any]]:
+    """The rows with their time columns ``names`` in WIB (in place)."""
+    for row in rows:
+        for name in names:
+            row[name] = wib(row[name])
+    return rows
+
+
 def wants_csv(request: Request, fmt: str | None) -> bool:
     if fmt is not None:
         return fmt == "csv"

@@ -5,16 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import Caller, Conn, Format, Paging, Settings, require
+from api.deps import Conn, Engineer, Format, Paging, Settings, query_time
 from api.models import Page, page_of
 from api.problems import Problem
-from api.render import CSV, PROBLEM_RESPONSE, csv_response, respond, wants_csv, wib
+from api.render import CSV, PROBLEM_RESPONSE, csv_response, respond, wants_csv, wib, wib_rows
 
 router = APIRouter(tags=["sensors"])
-Engineer = Annotated[Caller, Depends(require("engineer"))]
 SensorId = Annotated[
     str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", examples=["WB-W-DMS-01-001"])
 ]
@@ -89,49 +88,6 @@ class Series(BaseModel):
     points: list[Point]
 
 
-class Anomaly(BaseModel):
-    sensor_id: str
-    metric: str
-    ts: datetime
-    kind: str = Field(examples=["spike"])
-    score: float = Field(examples=[0.93], ge=0, le=1)
-    observed: float | None
-    expected: float | None
-
-
-class Alarm(BaseModel):
-    alarm_id: int
-    sensor_id: str | None
-    zone_id: str | None
-    rule: str = Field(examples=["sensor_offline"])
-    severity: str = Field(examples=["warning"])
-    state: str = Field(examples=["open"], description="open, acknowledged, cleared")
-    message: str
-    opened_at: datetime
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    cleared_at: datetime | None
-    last_value: float | None
-
-
-class Reject(BaseModel):
-    received_at: datetime
-    topic: str
-    reason: str = Field(examples=["bad_json"])
-    detail: str
-    sensor_id: str | None
-    metric: str | None
-    payload_len: int
-    payload_head: str = Field(description="The first 200 bytes, as text")
-
-
-def _times(rows: list[dict[str, Any]], *names: str) -> list[dict[str, Any]]:
-    for row in rows:
-        for name in names:
-            row[name] = wib(row[name])
-    return rows
-
-
 _SENSORS = """
 SELECT s.sensor_id, s.kind, s.zone_id, s.name, s.lat, s.lon, s.expected_interval_s, s.active,
        st.online, st.reason AS health, st.last_seen
@@ -168,7 +124,7 @@ async def sensors(
         {"kind": kind, "zone": zone_id, "status": status, "sensor": None,
          "limit": page.limit, "offset": page.offset},
     )  # fmt: skip
-    rows = _times(await cur.fetchall(), "last_seen")
+    rows = wib_rows(await cur.fetchall(), "last_seen")
     return respond(
         request,
         fmt,
@@ -200,38 +156,22 @@ async def sensor(conn: Conn, who: Engineer, sensor_id: SensorId) -> SensorDetail
         _SENSORS,
         {"kind": None, "zone": None, "status": None, "sensor": sensor_id, "limit": 1, "offset": 0},
     )
-    base = _times(await cur.fetchall(), "last_seen")[0]
+    base = wib_rows(await cur.fetchall(), "last_seen")[0]
     cur = await conn.execute(
         "SELECT %(id)s AS sensor_id, m.name AS metric, m.unit, l.ts, l.value FROM latest l "
         "JOIN metrics m USING (metric_id) WHERE l.sensor_key = %(key)s ORDER BY m.metric_id",
         {"id": sensor_id, "key": key},
     )
-    latest = _times(await cur.fetchall(), "ts")
+    latest = wib_rows(await cur.fetchall(), "ts")
     cur = await conn.execute(
         "SELECT alarm_id, rule, severity, state, message, opened_at FROM alarms "
         "WHERE sensor_key = %s AND state <> 'cleared' ORDER BY opened_at DESC",
         (key,),
     )
-    alarms = _times(await cur.fetchall(), "opened_at")
+    alarms = wib_rows(await cur.fetchall(), "opened_at")
     return SensorDetail(
         **base, latest=[LatestValue(**r) for r in latest], alarms=[OpenAlarm(**r) for r in alarms]
     )
-
-
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-
-
-def _aware(value: datetime | None, name: str) -> datetime | None:
-    """A query time: with an offset, and between 1970 and 2200 (so that WIB and the default
-    range stay inside what dates can hold)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise Problem(422, f"{name} has no UTC offset; write it like 2026-11-28T08:00:00+07:00")
-    if not EARLIEST <= value < LATEST:
-        raise Problem(422, f"{name} {value.isoformat()} is outside 1970-2200")
-    return value
 
 
 def choose_bucket(bucket: str, span: timedelta, raw_max: timedelta) -> str:
@@ -282,8 +222,8 @@ async def readings(
     """Raw readings for ranges up to PANTAU_API_RAW_MAX_HOURS; otherwise (or with a width) the
     rollups: per bucket the mean, min, max, standard deviation and count. `auto` serves raw
     readings up to 6 hours and otherwise the finest width giving at most 1,000 buckets."""
-    end = _aware(end, "end") or datetime.now(UTC)
-    start = _aware(start, "start") or end - timedelta(hours=24)
+    end = query_time(end, "end") or datetime.now(UTC)
+    start = query_time(start, "start") or end - timedelta(hours=24)
     if start >= end:
         raise Problem(422, f"start ({start.isoformat()}) must be before end ({end.isoformat()})")
     key, kind = await _sensor_key(conn, sensor_id)
@@ -312,7 +252,7 @@ async def readings(
             "AND bucket >= %(start)s AND bucket < %(end)s ORDER BY bucket",
             args,
         )
-    points = [Point(**r) for r in _times(await cur.fetchall(), "ts")]
+    points = [Point(**r) for r in wib_rows(await cur.fetchall(), "ts")]
     series = Series(
         sensor_id=sensor_id, metric=metric, unit=row["unit"], bucket=width,
         start=wib(start), end=wib(end), points=points,
@@ -348,7 +288,7 @@ async def latest(
         row = await cur.fetchone()
         return Response(row["body"] if row else "{}", media_type="application/json")
     cur = await conn.execute(_LATEST + " LIMIT %s OFFSET %s", (kind, page.limit, page.offset))
-    rows = _times(await cur.fetchall(), "ts")
+    rows = wib_rows(await cur.fetchall(), "ts")
     return csv_response(rows, list(LatestValue.model_fields), f"latest-{kind}")
 
 
@@ -372,164 +312,3 @@ SELECT json_build_object(
     ) ORDER BY sensor_id, metric_id), '[]'::json),
     'limit', %s::int, 'offset', %s::int, 'count', count(*))::text AS body
 FROM ({_LATEST} LIMIT %s OFFSET %s) page"""
-
-
-@router.get(
-    "/anomalies",
-    summary="Anomalies found by the detectors, newest first",
-    response_model=Page[Anomaly],
-    responses=CSV,
-)
-async def anomalies(
-    request: Request,
-    conn: Conn,
-    page: Paging,
-    who: Engineer,
-    fmt: Format = None,
-    sensor_id: Annotated[str | None, Query(max_length=64)] = None,
-    kind: Annotated[
-        Literal["out_of_range", "impossible", "spike", "level_shift", "stuck", "drift"] | None,
-        Query(),
-    ] = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> Any:
-    """Each anomaly with its score in [0.5, 1], observed and expected value."""
-    start, end = _aware(start, "start"), _aware(end, "end")
-    cur = await conn.execute(
-        "SELECT s.sensor_id, m.name AS metric, a.ts, a.kind, a.score, a.observed, a.expected "
-        "FROM anomalies a JOIN sensors s USING (sensor_key) JOIN metrics m USING (metric_id) "
-        "WHERE (%(sensor)s::text IS NULL OR s.sensor_id = %(sensor)s) "
-        "AND (%(kind)s::text IS NULL OR a.kind = %(kind)s) "
-        "AND (%(start)s::timestamptz IS NULL OR a.ts >= %(start)s) "
-        "AND (%(end)s::timestamptz IS NULL OR a.ts < %(end)s) "
-        "ORDER BY a.ts DESC, s.sensor_id, m.name, a.kind LIMIT %(limit)s OFFSET %(offset)s",
-        {
-            "sensor": sensor_id,
-            "kind": kind,
-            "start": start,
-            "end": end,
-            "limit": page.limit,
-            "offset": page.offset,
-        },
-    )
-    rows = _times(await cur.fetchall(), "ts")
-    return respond(
-        request,
-        fmt,
-        page_of([Anomaly(**r) for r in rows], page.limit, page.offset),
-        Anomaly,
-        "anomalies",
-    )
-
-
-_ALARMS = """
-SELECT a.alarm_id, s.sensor_id, a.zone_id, a.rule, a.severity, a.state, a.message, a.opened_at,
-       a.acknowledged_at, a.acknowledged_by, a.cleared_at, a.last_value
-FROM alarms a LEFT JOIN sensors s USING (sensor_key)
-WHERE (%(state)s::text IS NULL OR a.state = %(state)s)
-  AND (%(rule)s::text IS NULL OR a.rule = %(rule)s)
-  AND (%(sensor)s::text IS NULL OR s.sensor_id = %(sensor)s)
-  AND (%(zone)s::text IS NULL OR a.zone_id = %(zone)s)
-  AND (%(id)s::bigint IS NULL OR a.alarm_id = %(id)s)
-ORDER BY a.opened_at DESC, a.alarm_id DESC LIMIT %(limit)s OFFSET %(offset)s"""
-_TIMES = ("opened_at", "acknowledged_at", "cleared_at")
-
-
-@router.get("/alarms", summary="Alarms, newest first", response_model=Page[Alarm], responses=CSV)
-async def alarms(
-    request: Request,
-    conn: Conn,
-    page: Paging,
-    who: Engineer,
-    fmt: Format = None,
-    state: Annotated[Literal["open", "acknowledged", "cleared"] | None, Query()] = None,
-    rule: Annotated[str | None, Query(max_length=64)] = None,
-    sensor_id: Annotated[str | None, Query(max_length=64)] = None,
-    zone_id: Annotated[str | None, Query(max_length=64)] = None,
-) -> Any:
-    """Alarms opened by `pantau process`: open → acknowledged → cleared."""
-    cur = await conn.execute(
-        _ALARMS,
-        {"state": state, "rule": rule, "sensor": sensor_id, "zone": zone_id, "id": None,
-         "limit": page.limit, "offset": page.offset},
-    )  # fmt: skip
-    rows = _times(await cur.fetchall(), *_TIMES)
-    return respond(
-        request, fmt, page_of([Alarm(**r) for r in rows], page.limit, page.offset), Alarm, "alarms"
-    )
-
-
-@router.post(
-    "/alarms/{alarm_id}/acknowledge",
-    summary="Acknowledge an open alarm",
-    responses={404: PROBLEM_RESPONSE, 409: PROBLEM_RESPONSE},
-)
-async def acknowledge(
-    conn: Conn, who: Engineer, alarm_id: Annotated[int, Path(ge=1, le=2**62)]
-) -> Alarm:
-    """Marks an open alarm acknowledged by the key's name. It still clears by itself when its
-    condition has been good long enough. 409 when it is already acknowledged or cleared."""
-    cur = await conn.execute(
-        "UPDATE alarms SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = %s "
-        "WHERE alarm_id = %s AND state = 'open' RETURNING alarm_id",
-        (who.name, alarm_id),
-    )
-    changed = await cur.fetchone()
-    cur = await conn.execute(
-        _ALARMS,
-        {
-            "state": None,
-            "rule": None,
-            "sensor": None,
-            "zone": None,
-            "id": alarm_id,
-            "limit": 1,
-            "offset": 0,
-        },
-    )
-    rows = _times(await cur.fetchall(), *_TIMES)
-    if not rows:
-        raise Problem(404, f"no alarm {alarm_id}; list them at /v1/alarms")
-    if changed is None:
-        raise Problem(409, f"alarm {alarm_id} is {rows[0]['state']}, not open")
-    return Alarm(**rows[0])
-
-
-@router.get(
-    "/rejects",
-    summary="Rejected messages and readings, newest first",
-    response_model=Page[Reject],
-    responses=CSV,
-)
-async def rejects(
-    request: Request,
-    conn: Conn,
-    page: Paging,
-    who: Engineer,
-    fmt: Format = None,
-    reason: Annotated[str | None, Query(max_length=64)] = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> Any:
-    """Every message or reading the ingest refused, with its reason and the payload's start."""
-    start, end = _aware(start, "start"), _aware(end, "end")
-    cur = await conn.execute(
-        "SELECT received_at, topic, reason, detail, sensor_id, metric, payload_len, "
-        "substring(payload FROM 1 FOR 200) AS payload_head FROM rejects "
-        "WHERE (%(reason)s::text IS NULL OR reason = %(reason)s) "
-        "AND (%(start)s::timestamptz IS NULL OR received_at >= %(start)s) "
-        "AND (%(end)s::timestamptz IS NULL OR received_at < %(end)s) "
-        "ORDER BY received_at DESC, tableoid, ctid LIMIT %(limit)s OFFSET %(offset)s",
-        {"reason": reason, "start": start, "end": end, "limit": page.limit, "offset": page.offset},
-    )
-    rows = _times(await cur.fetchall(), "received_at")
-    for row in rows:
-        row["payload_head"] = bytes(row["payload_head"]).decode("utf-8", "replace")
-    return respond(
-        request,
-        fmt,
-        page_of([Reject(**r) for r in rows], page.limit, page.offset),
-        Reject,
-        "rejects",
-    )
