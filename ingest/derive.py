@@ -17,8 +17,6 @@ Rows are sent in key order so that concurrent workers take their row locks in th
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import numpy as np
 import psycopg
 from psycopg import sql
@@ -26,6 +24,7 @@ from psycopg.rows import TupleRow
 
 from ingest.pgcopy import decode_rows, encode_rows
 from processing.detect import KIND_NAMES, MetricRules, Params, State, detect
+from processing.keys import series_key
 from processing.rollup import TABLES, BucketStats, all_widths
 
 Conn = psycopg.Connection[TupleRow]
@@ -72,9 +71,12 @@ _STATE_LOAD = """COPY (
 _STATE_SAVE = """INSERT INTO detector_state AS d ({columns})
 SELECT {columns} FROM ingest_state ORDER BY sensor_key, metric_id
 ON CONFLICT (sensor_key, metric_id) DO UPDATE SET {updates}"""
-_ANOMALY_TYPES = ["int4", "int2", "timestamptz", "text", "float8", "float8", "float8"]
+# Anomaly kinds travel as codes (processing.anomalies.KIND_NAMES) and become names in SQL.
+_ANOMALY_COLUMNS = ("sensor_key", "metric_id", "ts_ms", "kind", "score", "observed", "expected")
+_ANOMALY_TYPES = ["int4", "int2", "timestamptz", "int2", "float8", "float8", "float8"]
 _ANOMALIES = """INSERT INTO anomalies (sensor_key, metric_id, ts, kind, score, observed, expected)
-SELECT sensor_key, metric_id, ts, kind, score, observed, expected FROM ingest_anomalies
+SELECT sensor_key, metric_id, ts, (%s::text[])[kind + 1], score, observed, expected
+FROM ingest_anomalies
 ON CONFLICT DO NOTHING"""
 
 _ROLLUP_STAGING = (
@@ -88,7 +90,7 @@ TEMP_TABLES = {
     "ingest_state": "sensor_key integer, metric_id smallint, n bigint, mean float8, var float8, "
     "last_value float8, last_ts timestamptz, run bigint, pending_value float8, "
     "pending_ts timestamptz, pending_z float8, cusum_pos float8, cusum_neg float8",
-    "ingest_anomalies": "sensor_key integer, metric_id smallint, ts timestamptz, kind text, "
+    "ingest_anomalies": "sensor_key integer, metric_id smallint, ts timestamptz, kind smallint, "
     "score float8, observed float8, expected float8",
 }
 
@@ -158,7 +160,7 @@ class Detection:
         ts_ms: np.ndarray, value: np.ndarray,
     ) -> int:  # fmt: skip
         """Load, advance and save the state of the batch's series; returns anomalies found."""
-        series = np.unique((sensor_key.astype(np.int64) << 16) | metric_id.astype(np.int64))
+        series = np.unique(series_key(sensor_key, metric_id))
         with cur.copy("COPY ingest_series FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(
                 encode_rows([("int4", (series >> 16).astype(np.int32)), ("int2", series & 0xFFFF)])
@@ -167,15 +169,13 @@ class Detection:
         with cur.copy(self.load_sql) as copy:
             for chunk in copy:
                 returned += chunk
+        # decode_rows gives the native dtypes State holds (int4 -> int32, timestamptz -> ms).
         state = (
             State(
                 **dict(zip(_STATE_FIELDS, decode_rows(bytes(returned), _STATE_TYPES), strict=True))
             )
             if returned
             else State.empty()
-        )
-        state = State(
-            **{f: getattr(state, f).astype(getattr(State.empty(), f).dtype) for f in _STATE_FIELDS}
         )
         new_state, anomalies, _ = detect(
             state, self.rules, self.params, sensor_key, metric_id, ts_ms, value
@@ -192,20 +192,14 @@ class Detection:
         cur.execute(self.save_sql)
         rows = anomalies.arrays()
         if rows["kind"].shape[0]:
-            with cur.copy(
-                "COPY ingest_anomalies (sensor_key, metric_id, ts, kind, score, observed, "
-                "expected) FROM STDIN"
-            ) as copy:
-                copy.set_types(_ANOMALY_TYPES)
-                for k, m, t, kind, score, obs, exp in zip(
-                    rows["sensor_key"].tolist(), rows["metric_id"].tolist(),
-                    rows["ts_ms"].tolist(), rows["kind"].tolist(), rows["score"].tolist(),
-                    rows["observed"].tolist(), rows["expected"].tolist(), strict=True,
-                ):  # fmt: skip
-                    copy.write_row((k, m, _utc(t), KIND_NAMES[kind], score, obs, exp))
-            cur.execute(_ANOMALIES)
+            with cur.copy("COPY ingest_anomalies FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(
+                    encode_rows(
+                        [
+                            (t, rows[c])
+                            for t, c in zip(_ANOMALY_TYPES, _ANOMALY_COLUMNS, strict=True)
+                        ]
+                    )
+                )
+            cur.execute(_ANOMALIES, (list(KIND_NAMES),))
         return int(rows["kind"].shape[0])
-
-
-def _utc(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)

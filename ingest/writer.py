@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
@@ -21,7 +20,7 @@ from psycopg.rows import TupleRow
 
 from ingest.batch import RejectRow
 from ingest.derive import Detection, create_temp_tables, merge_rollups
-from ingest.pgcopy import decode_keys, encode_readings
+from ingest.pgcopy import decode_keys, encode_readings, utc
 from processing.arrays import BoolArray, F64Array, I16Array, I32Array, I64Array
 from processing.keys import is_member, newest_per_series
 
@@ -76,10 +75,6 @@ class WriteResult:
     commit_s: float
     rollup_rows: int = 0
     anomalies: int = 0
-
-
-def _utc(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 class Writer:
@@ -142,7 +137,7 @@ class Writer:
                     for r in rejects:
                         copy.write_row(
                             (
-                                _utc(r.received_ms),
+                                utc(r.received_ms),
                                 r.topic,
                                 r.payload,
                                 r.payload_len,

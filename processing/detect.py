@@ -44,6 +44,7 @@ from processing.anomalies import (
 )
 from processing.arrays import BoolArray, F64Array, I16Array, I32Array, I64Array
 from processing.detect_scalar import SCALAR_BELOW, scalar_series
+from processing.keys import series_key
 
 __all__ = [
     "DRIFT", "IMPOSSIBLE", "KIND_NAMES", "LEVEL_SHIFT", "OUT_OF_RANGE", "SPIKE", "STUCK",
@@ -86,11 +87,6 @@ class State:
 _FIELDS = tuple(State.__dataclass_fields__)
 
 
-def _series_key(sensor_key: I32Array, metric_id: I16Array) -> I64Array:
-    key: I64Array = (sensor_key.astype(np.int64) << 16) | metric_id.astype(np.int64)
-    return key
-
-
 def detect(
     state: State,
     rules: MetricRules,
@@ -111,14 +107,14 @@ def detect(
     n_in = value.shape[0]
     score: F64Array = np.zeros(n_in, dtype=np.float64)
     stateless(rules, sensor_key, metric_id, ts_ms, value, out)
-    batch_key = _series_key(sensor_key, metric_id)
+    batch_key = series_key(sensor_key, metric_id)
     # Readings in (series, time) order; rank = position within its series.
     order = np.lexsort((ts_ms, batch_key))
     sorted_key = batch_key[order]
     new_series = np.ones(n_in, dtype=np.bool_)
     new_series[1:] = sorted_key[1:] != sorted_key[:-1]
     # Merge the batch's series into the state (sorted by key).
-    state_key = _series_key(state.sensor_key, state.metric_id)
+    state_key = series_key(state.sensor_key, state.metric_id)
     batch_series = sorted_key[new_series]
     known = np.zeros(batch_series.shape[0], dtype=np.bool_)
     if state_key.shape[0]:

@@ -13,12 +13,16 @@ from processing.arrays import BoolArray, I16Array, I32Array, I64Array
 _PACKED = np.dtype([("sensor_metric", ">i8"), ("ts_ms", ">i8")])
 
 
+def series_key(sensor_key: I32Array, metric_id: I16Array) -> I64Array:
+    """One int64 per (sensor, metric) series, ordered as (sensor_key, metric_id)."""
+    key: I64Array = (sensor_key.astype(np.int64) << 16) | (metric_id.astype(np.int64) & 0xFFFF)
+    return key
+
+
 def pack(sensor_key: I32Array, metric_id: I16Array, ts_ms: I64Array) -> np.ndarray:
     """One opaque 16-byte value per reading; equal keys give equal values."""
     packed = np.empty(sensor_key.shape[0], dtype=_PACKED)
-    packed["sensor_metric"] = (sensor_key.astype(np.int64) << 16) | (
-        metric_id.astype(np.int64) & 0xFFFF
-    )
+    packed["sensor_metric"] = series_key(sensor_key, metric_id)
     packed["ts_ms"] = ts_ms
     return packed.view("V16")
 
@@ -52,8 +56,7 @@ def newest_per_series(sensor_key: I32Array, metric_id: I16Array, ts_ms: I64Array
     if sensor_key.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
     # Sort by series, then newest first; keep each series' first row.
-    series = (sensor_key.astype(np.int64) << 16) | (metric_id.astype(np.int64) & 0xFFFF)
-    order = np.lexsort((-ts_ms, series)).astype(np.int64)
+    order = np.lexsort((-ts_ms, series_key(sensor_key, metric_id))).astype(np.int64)
     k, m = sensor_key[order], metric_id[order]
     first = np.ones(order.shape[0], dtype=np.bool_)
     first[1:] = (k[1:] != k[:-1]) | (m[1:] != m[:-1])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from processing.arrays import F64Array, I16Array, I32Array, I64Array
+from processing.keys import series_key
 
 MINUTE_MS = 60_000
 # The widths stored, finest first; each divides the next, so each is built from the previous.
@@ -96,8 +97,7 @@ def bucket_stats(
         return empty_stats()
     bucket = bucket_start(ts_ms, width_ms)
     # Sorting by (series, time) also sorts by bucket within a series: one packed key, two passes.
-    series = (sensor_key.astype(np.int64) << 16) | (metric_id.astype(np.int64) & 0xFFFF)
-    order = np.lexsort((ts_ms, series))
+    order = np.lexsort((ts_ms, series_key(sensor_key, metric_id)))
     k, m, b = sensor_key[order], metric_id[order], bucket[order]
     t, v = ts_ms[order], value[order]
     starts = _group_starts(k, m, b)

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from pantau.monitor.db import Conn, fetch_columns, maybe, utc
+from ingest.pgcopy import utc
+from pantau.monitor.db import Conn, fetch_columns, maybe
 from processing import air
 
 HOUR_MS = air.HOUR_MS

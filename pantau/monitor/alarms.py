@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from pantau.monitor.db import Conn, utc
+from ingest.pgcopy import utc
+from pantau.monitor.db import Conn
 from processing import alarms
 
 MIN_MS = 60_000

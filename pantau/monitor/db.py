@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import psycopg
 from psycopg.rows import TupleRow
 
-from ingest.pgcopy import decode_rows
+from ingest.pgcopy import decode_rows, utc
 
 Conn = psycopg.Connection[TupleRow]
 
@@ -33,10 +33,6 @@ def fetch_columns(
 
 def _native(pg_type: str) -> str:
     return {"int2": "i2", "int4": "i4", "int8": "i8", "float8": "f8", "timestamptz": "i8"}[pg_type]
-
-
-def utc(ms: int | float) -> datetime:
-    return datetime.fromtimestamp(float(ms) / 1000, tz=UTC)
 
 
 def maybe_utc(ms: float) -> datetime | None:

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from pantau.monitor.db import Conn, fetch_columns, utc
+from ingest.pgcopy import utc
+from pantau.monitor.db import Conn, fetch_columns
 from processing import health
 
 _STATE = """

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from pantau.monitor.db import Conn, fetch_columns, maybe, utc
+from ingest.pgcopy import utc
+from pantau.monitor.db import Conn, fetch_columns, maybe
 from processing import tourism
 
 MIN_MS = 60_000

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from pantau.monitor.db import Conn, fetch_columns, maybe, maybe_utc, utc
+from ingest.pgcopy import utc
+from pantau.monitor.db import Conn, fetch_columns, maybe, maybe_utc
 from processing import waste
 from processing.tourism import WIB_OFFSET_S
 
