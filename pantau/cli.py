@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from pantau.errors import ConfigError, PantauError
 
 if TYPE_CHECKING:
-    from pantau.settings import SimulateSettings
+    from pantau.settings import ApiSettings, SimulateSettings
     from simulators.fleet import FleetSimulator
     from simulators.publish import Sink
 
@@ -490,13 +490,11 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
-def _api_key(args: argparse.Namespace, settings: object) -> int:
+def _api_key(args: argparse.Namespace, settings: ApiSettings) -> int:
     from api import keys
     from pantau.db.connect import connect
     from pantau.db.migrate import require_current
-    from pantau.settings import ApiSettings
 
-    assert isinstance(settings, ApiSettings)
     with connect(settings.resolved_database_url(), application_name="pantau-api-keys") as conn:
         require_current(conn)
         if args.key_action == "create":
