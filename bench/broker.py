@@ -39,7 +39,7 @@ def measure_broker(
     root = f"bench-broker-{uuid.uuid4().hex[:8]}"
     topics = [f"{root}/data/{i}" for i in range(workload.chunks)]
     chunks = write_workload(scratch, topics, workload)
-    subscriber = Subscriber(state.mqtt_port, root, qos, workload.messages)
+    subscriber = Subscriber(state.mqtt_url, root, qos, workload.messages)
     try:
         if not subscriber.ready.wait(15):
             raise RuntimeError("mosquitto_sub did not receive its retained probe within 15 s")
@@ -48,7 +48,7 @@ def measure_broker(
         meter = CpuMeter(
             {"broker": lambda: cpu_seconds(broker_pid), "clients": reaped_children_cpu_seconds}
         )
-        publisher = PublishThread(state.mqtt_port, chunks, parallel, qos)
+        publisher = PublishThread(state.mqtt_url, chunks, parallel, qos)
         start = time.perf_counter()
         publisher.start()
         complete = subscriber.wait_complete(stall_s=STALL_S, cap_s=300)
@@ -60,7 +60,7 @@ def measure_broker(
             raise RuntimeError(f"a publisher failed: {publisher.error}") from publisher.error
     finally:
         subscriber.stop()
-        publish_message(state.mqtt_port, subscriber.probe_topic, "", retain=True)
+        publish_message(state.mqtt_url, subscriber.probe_topic, "", retain=True)
         for chunk in chunks:
             chunk.path.unlink(missing_ok=True)
     return BrokerResult(

@@ -56,7 +56,7 @@ class Timed:
 
 def _publish_and_wait(ingest: Ingest, chunks: list[Chunk], target: int, parallel: int) -> Timed:
     meter = CpuMeter(ingest.cpu_probes())
-    publisher = PublishThread(ingest.state.mqtt_port, chunks, parallel)
+    publisher = PublishThread(ingest.state.mqtt_url, chunks, parallel)
     start = time.perf_counter()
     publisher.start()
     progress = ingest.wait_for_count(target, stall_s=STALL_S, cap_s=900)

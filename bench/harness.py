@@ -126,7 +126,7 @@ class Ingest:
         n = len(self.workers)
         lines = [f'{{"ts": {now_ms() - 3_600_000 + i}, "fill_pct": 1}}' for i in range(n)]
         chunk = write_chunk(self.scratch, self.topic(PROBE_SENSOR), lines)
-        publish_chunks(self.state.mqtt_port, [chunk], qos=1, parallel=1)
+        publish_chunks(self.state.mqtt_url, [chunk], qos=1, parallel=1)
         self.probes += n
         if self.wait_for_count(self.probes, stall_s=30, cap_s=30).count < self.probes:
             logs = "\n".join(w.tail() for w in self.workers)

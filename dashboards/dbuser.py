@@ -9,40 +9,16 @@ libpq, so it never appears in the server's statement log.
 from __future__ import annotations
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import TupleRow
 
-from pantau.errors import ConfigError
+from pantau.db import roles
 
-STATEMENT_TIMEOUT = "30s"
+STATEMENT_TIMEOUT = roles.GRAFANA_STATEMENT_TIMEOUT
 
 
 def ensure_login(conn: psycopg.Connection[TupleRow], name: str, password: str, group: str) -> bool:
-    """Create or update login ``name`` in ``group``; True when it was created.
-
-    Refuses to touch a superuser or the login running this (it would change that login's
-    password). The caller commits.
-    """
-    row = conn.execute(
-        "SELECT rolsuper, rolname = current_user FROM pg_roles WHERE rolname = %s", (name,)
-    ).fetchone()
-    if row is not None and (row[0] or row[1]):
-        raise ConfigError(
-            f"{name!r} is a superuser or the login running this command",
-            "give Grafana a login of its own: set PANTAU_GRAFANA_DB_USER to another name",
-        )
-    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,)).fetchone() is None:
-        raise ConfigError(f"the group role {group} does not exist", "run `pantau db migrate` first")
-    verifier = conn.pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256")
-    role = sql.Identifier(name)
-    secret = sql.Literal(verifier.decode())
-    verb = "CREATE" if row is None else "ALTER"
-    conn.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(role, secret))
-    conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), role))
-    conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(role))
-    conn.execute(
-        sql.SQL("ALTER ROLE {} SET statement_timeout = {}").format(
-            role, sql.Literal(STATEMENT_TIMEOUT)
-        )
+    """Create or update Grafana's login ``name`` in ``group`` (read-only, with a statement
+    timeout); True when it was created. The caller commits."""
+    return roles.ensure_login(
+        conn, name, password, group, read_only=True, statement_timeout=STATEMENT_TIMEOUT
     )
-    return row is None

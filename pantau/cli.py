@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from pantau.errors import ConfigError, PantauError
 
 if TYPE_CHECKING:
-    from pantau.settings import ApiSettings, SimulateSettings
+    from pantau.settings import ApiSettings, CommonSettings, SimulateSettings
+    from pantau.stack.local import LocalStack
     from simulators.fleet import FleetSimulator
     from simulators.publish import Sink
 
@@ -63,10 +64,18 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
     stack = LocalStack(StackSettings())
     if args.action == "up":
+        from pantau.settings import mask_url
+
         state = stack.up()
-        print(f"mosquitto  pid {state.mosquitto_pid}  {state.mqtt_url}")
-        print(f"postgres   pid {state.postgres_pid}  {state.database_url}")
+        print(f"mosquitto  pid {state.mosquitto_pid}  {mask_url(state.mqtt_url)}")
+        print(f"postgres   pid {state.postgres_pid}  {mask_url(state.database_url)}")
+        print(
+            "each command connects with its own account (passwords in "
+            f"{state.state_dir}/secrets.json, URLs in {state.state_dir}/stack.json)"
+        )
         print("\n".join(state.env_lines()))
+    elif args.action == "url":
+        print(_stack_url(stack, args.service))
     elif args.action == "down":
         stopped = stack.down()
         print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
@@ -76,6 +85,28 @@ def cmd_stack(args: argparse.Namespace) -> int:
     return 0
 
 
+STACK_URLS = (
+    *("owner", "ingest", "process", "api", "grafana", "superuser"),
+    *("mqtt-ingest", "mqtt-process", "mqtt-simulator", "mqtt-admin"),
+)
+
+
+def _stack_url(stack: LocalStack, service: str | None) -> str:
+    """One of the local stack's URLs, password included (for psql and mosquitto_sub -L)."""
+    state = stack.read_state()
+    if state is None:
+        raise ConfigError(f"no local stack in {stack.state_dir}", "run `pantau stack up`")
+    if service is None:
+        raise ConfigError("which URL?", "name one of: " + ", ".join(STACK_URLS))
+    if service == "superuser":
+        return state.database_url
+    if service == "mqtt-admin":
+        return state.mqtt_url
+    if service.startswith("mqtt-"):
+        return state.mqtt_urls[service.removeprefix("mqtt-")]
+    return state.database_urls[service]
+
+
 # -- db ---------------------------------------------------------------------------------------
 
 
@@ -83,6 +114,8 @@ def cmd_db(args: argparse.Namespace) -> int:
     from pantau.db.migrate import migrate, pending
     from pantau.settings import CommonSettings
 
+    if args.action == "bootstrap":
+        return _db_bootstrap()
     url = CommonSettings().resolved_database_url()
     if args.action == "migrate":
         ran = migrate(url)
@@ -101,6 +134,36 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db_bootstrap() -> int:
+    from pantau.db.roles import bootstrap
+    from pantau.settings import BootstrapSettings
+
+    settings = BootstrapSettings()
+    if settings.admin_url is None:
+        raise ConfigError(
+            "PANTAU_DB_ADMIN_URL is not set",
+            "set it to a superuser's URL, e.g. postgresql://postgres:<password>@host:5432/postgres"
+            " (the local stack bootstraps itself at `pantau stack up`)",
+        )
+    passwords = {
+        service: secret.get_secret_value()
+        for service, secret in (
+            ("owner", settings.owner_password),
+            ("ingest", settings.ingest_password),
+            ("api", settings.api_password),
+            ("grafana", settings.grafana_password),
+        )
+    }
+    missing = [s for s, p in passwords.items() if not p]
+    if missing:
+        names = ", ".join(f"PANTAU_DB_{s.upper()}_PASSWORD" for s in missing)
+        raise ConfigError(f"{names} not set", "give every login a password (.env.example)")
+    settings.refuse_placeholders()
+    for line in bootstrap(settings.admin_url.get_secret_value(), settings.name, passwords):
+        print(line)
+    return 0
+
+
 # -- registry -------------------------------------------------------------------------------
 
 
@@ -110,12 +173,76 @@ def cmd_registry(args: argparse.Namespace) -> int:
     from pantau.registry.load import load_into
     from pantau.settings import CommonSettings
 
+    if args.action == "credentials":
+        return _registry_credentials(args)
+    settings = CommonSettings()
     fleet = load_fleet(args.file)
-    with connect(CommonSettings().resolved_database_url()) as conn:
+    with connect(settings.resolved_database_url()) as conn:
         result = load_into(conn, fleet)
     print(
         f"fleet {fleet.name}: {result.zones} zones, {result.sensors} sensors loaded"
         + (f", {result.deactivated} deactivated" if result.deactivated else "")
+    )
+    if settings.database_url is None:  # the local stack: its broker learns the new devices
+        print("broker: " + _local_credentials(settings, rotate=False))
+    return 0
+
+
+def _local_credentials(settings: CommonSettings, *, rotate: bool) -> str:
+    from pantau.credentials import registered_devices
+    from pantau.db.connect import connect
+    from pantau.settings import StackSettings
+    from pantau.stack.local import LocalStack
+
+    with connect(settings.resolved_database_url()) as conn:
+        devices = registered_devices(conn)
+    local = LocalStack(StackSettings(state_dir=settings.state_dir))
+    return local.write_devices(settings.topic_root, devices, rotate=rotate)
+
+
+def _registry_credentials(args: argparse.Namespace) -> int:
+    from pantau import credentials, mqttauth
+    from pantau.db.connect import connect
+    from pantau.settings import BrokerAccountSettings
+
+    settings = BrokerAccountSettings()
+    if args.out is None:
+        print("broker: " + _local_credentials(settings, rotate=args.rotate))
+        return 0
+    services = {
+        mqttauth.INGEST: settings.ingest_password.get_secret_value(),
+        mqttauth.PROCESS: settings.process_password.get_secret_value(),
+        mqttauth.SIMULATOR: settings.simulator_password.get_secret_value(),
+    }
+    for account, variable in (
+        (mqttauth.INGEST, "PANTAU_MQTT_INGEST_PASSWORD"),
+        (mqttauth.PROCESS, "PANTAU_MQTT_PROCESS_PASSWORD"),
+    ):
+        if not services[account]:
+            raise ConfigError(
+                f"{variable} is not set",
+                f"set it to the password in {account}'s PANTAU_MQTT_URL (.env.example)",
+            )
+    settings.refuse_placeholders()
+    services = {name: pw for name, pw in services.items() if pw}
+    with connect(settings.resolved_database_url()) as conn:
+        devices = credentials.registered_devices(conn)
+    out: Path = args.out
+    previous = credentials.read_devices_csv(out / credentials.DEVICES_CSV)
+    generated = credentials.generate(
+        settings.topic_root, devices, previous, services, rotate=args.rotate
+    )
+    credentials.write_broker_files(out, generated.accounts)
+    credentials.write_private(
+        out / credentials.DEVICES_CSV,
+        credentials.devices_csv(devices, generated.device_passwords, settings.topic_root),
+    )
+    print(
+        f"wrote {out / credentials.PASSWD}, {out / credentials.ACL} and "
+        f"{out / credentials.DEVICES_CSV} (mode 0600: the devices' passwords, keep it out of "
+        f"version control): {len(devices)} devices ({generated.new_devices} new, "
+        f"{generated.removed_devices} removed), {len(services)} service accounts; "
+        "reload the broker (SIGHUP) to apply"
     )
     return 0
 
@@ -276,6 +403,21 @@ def _backfill_span(args: argparse.Namespace, now: int) -> tuple[int, int]:
     return end - span, end
 
 
+def _device_passwords(settings: SimulateSettings) -> dict[str, str]:
+    """Each device's broker password: from ``credentials_file``, else the local stack's."""
+    from pantau import credentials
+    from pantau.secretstore import SecretStore
+
+    if settings.credentials_file is not None:
+        if not settings.credentials_file.exists():
+            raise ConfigError(
+                f"the credentials file {settings.credentials_file} does not exist",
+                "write it with `pantau registry credentials --out DIR` (DIR/devices.csv)",
+            )
+        return credentials.read_devices_csv(settings.credentials_file)
+    return credentials.local_devices(SecretStore(settings.state_dir.resolve()))[2]
+
+
 def _simulate_sink(
     args: argparse.Namespace, settings: SimulateSettings, sim: FleetSimulator
 ) -> Sink:
@@ -287,6 +429,8 @@ def _simulate_sink(
         return LineSink(Path(args.output).open("w", encoding="utf-8"))
     endpoint = settings.resolved_mqtt()
     creds = Credentials(settings.username or None, settings.password.get_secret_value() or None)
+    if args.per_device and not settings.username:
+        creds = Credentials(devices=_device_passwords(settings))
     logger.info(
         "publishing %d sensors to %s (%s payloads, %s)",
         sim.sensor_count,
@@ -638,6 +782,33 @@ def _positive(text: str) -> float:
     return value
 
 
+def _add_registry_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    registry = sub.add_parser(
+        "registry",
+        help="zones and sensors",
+        description="Upsert the zones and sensors of a fleet file; sensors missing from the file "
+        "are marked inactive (their history stays).",
+    )
+    registry_sub = registry.add_subparsers(dest="action", required=True, metavar="ACTION")
+    load = registry_sub.add_parser("load", help="load a fleet file (default: the Jepara fleet)")
+    load.add_argument("file", nargs="?", type=Path, help="fleet TOML file")
+    load.set_defaults(func=cmd_registry)
+    creds = registry_sub.add_parser(
+        "credentials",
+        help="the broker's password and ACL files for every registered sensor",
+        description="Give every active sensor a broker account that may publish only its own "
+        "topics, and write Mosquitto's password file (hashed) and ACL. Without --out: the local "
+        "stack's broker (passwords kept in PANTAU_STATE_DIR/secrets.json), reloaded at once. With "
+        "--out DIR: passwd, acl and devices.csv (the devices' passwords, mode 0600) for a "
+        "deployment; the service accounts' passwords come from PANTAU_MQTT_INGEST_PASSWORD, "
+        "PANTAU_MQTT_PROCESS_PASSWORD and PANTAU_MQTT_SIMULATOR_PASSWORD. Devices keep their "
+        "passwords unless --rotate.",
+    )
+    creds.add_argument("--out", type=Path, help="write the files to this directory")
+    creds.add_argument("--rotate", action="store_true", help="give every device a new password")
+    creds.set_defaults(func=cmd_registry)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pantau", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -653,27 +824,27 @@ def build_parser() -> argparse.ArgumentParser:
         "PANTAU_STACK_MQTT_PORT (18830) and PANTAU_STACK_PG_PORT (54330). `up` installs missing "
         "servers with apt when run as root on Debian, and otherwise prints the commands to run.",
     )
-    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.add_argument("action", choices=["up", "down", "status", "url"])
+    stack.add_argument(
+        "service",
+        nargs="?",
+        choices=STACK_URLS,
+        help='with url: whose URL to print (with its password), e.g. psql "$(pantau stack url '
+        'grafana)"',
+    )
     stack.set_defaults(func=cmd_stack)
 
     db = sub.add_parser(
         "db",
         help="database schema",
-        description="Apply (migrate) or list (status) the versioned schema migrations.",
+        description="Apply (migrate) or list (status) the versioned schema migrations, or "
+        "create the roles and logins with a superuser's URL (bootstrap: PANTAU_DB_ADMIN_URL and "
+        "PANTAU_DB_{OWNER,INGEST,API,GRAFANA}_PASSWORD; the local stack does it at `stack up`).",
     )
-    db.add_argument("action", choices=["migrate", "status"])
+    db.add_argument("action", choices=["migrate", "status", "bootstrap"])
     db.set_defaults(func=cmd_db)
 
-    registry = sub.add_parser(
-        "registry",
-        help="zones and sensors",
-        description="Upsert the zones and sensors of a fleet file; sensors missing from the file "
-        "are marked inactive (their history stays).",
-    )
-    registry_sub = registry.add_subparsers(dest="action", required=True, metavar="ACTION")
-    load = registry_sub.add_parser("load", help="load a fleet file (default: the Jepara fleet)")
-    load.add_argument("file", nargs="?", type=Path, help="fleet TOML file")
-    load.set_defaults(func=cmd_registry)
+    _add_registry_parser(sub)
 
     ingest = sub.add_parser(
         "ingest",

@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 from api import keys
+from pantau.credentials import registered_devices
 from pantau.db.connect import connect
 from pantau.db.migrate import migrate
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
-from pantau.settings import StackSettings
+from pantau.settings import StackSettings, mask_url
 from pantau.stack.local import LocalStack, StackState
 from pantau.stack.processes import free_port, port_open
 
@@ -34,13 +35,19 @@ def _prepare(stack: LocalStack) -> StackState:
     """Stack up, schema migrated, fleet loaded."""
     t0 = time.monotonic()
     state = stack.up()
-    print(f"stack up in {time.monotonic() - t0:.1f} s: {state.mqtt_url}, {state.database_url}")
-    for m in migrate(state.database_url):
+    print(
+        f"stack up in {time.monotonic() - t0:.1f} s: {mask_url(state.mqtt_url)}, "
+        f"{mask_url(state.database_url)}"
+    )
+    owner = state.database_urls["owner"]
+    for m in migrate(owner):
         print(f"applied migration {m.version:04d}_{m.name}")
     fleet = load_fleet()
-    with connect(state.database_url) as conn:
+    with connect(owner) as conn:
         result = load_into(conn, fleet)
+        devices = registered_devices(conn)
     print(f"fleet {fleet.name}: {result.zones} zones, {result.sensors} sensors")
+    print("broker: " + stack.write_devices(stack.settings.topic_root, devices, rotate=False))
     return state
 
 
@@ -54,7 +61,7 @@ def _watch(
     """Print readings/s, rows, rejects, anomalies and alarms every 2 s until stopped; 1 if a
     child died."""
     last_rows, last_t = 0, time.monotonic()
-    with connect(state.database_url, autocommit=True) as conn:
+    with connect(state.database_urls["api"], autocommit=True) as conn:  # a read-only login
         while not stop.wait(2.0):
             row = conn.execute(
                 "SELECT (SELECT count(*) FROM readings), (SELECT count(*) FROM rejects), "
@@ -97,11 +104,14 @@ def run_demo(*, speed: float, duration_s: float | None) -> int:
     state = _prepare(stack)
     metrics_port = METRICS_PORT if not port_open(METRICS_PORT) else free_port()
     api_port = API_PORT if not port_open(API_PORT) else free_port()
-    api_key = _demo_key(state.database_url)
+    api_key = _demo_key(state.database_urls["owner"])
+    # No URL in the environment: each command takes its own service's login from stack.json.
     env = {
-        **os.environ,
-        "PANTAU_DATABASE_URL": state.database_url,
-        "PANTAU_MQTT_URL": state.mqtt_url,
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("PANTAU_DATABASE_URL", "PANTAU_MQTT_URL")
+        },
         "PANTAU_STATE_DIR": state.state_dir,
         "PANTAU_INGEST_METRICS_PORT": str(metrics_port),
         "PANTAU_API_PORT": str(api_port),
@@ -131,14 +141,14 @@ def run_demo(*, speed: float, duration_s: float | None) -> int:
         f"simulating the Jepara fleet at {speed:g}x (from a day ago, catching up to now); "
         f"logs: {logs}/ingest.log, simulate.log, process.log, api.log\n"
         f"API docs:          http://127.0.0.1:{api_port}/docs  (key, role admin: {api_key})\n"
-        f"look at the data:  psql {state.database_url} -c 'SELECT * FROM readings_named "
+        f'look at the data:  psql "$(pantau stack url grafana)" -c \'SELECT * FROM readings_named '
         "ORDER BY ts DESC LIMIT 20'\n"
-        f"bins to collect:   psql {state.database_url} -c 'SELECT * FROM waste_status "
+        'bins to collect:   psql "$(pantau stack url grafana)" -c \'SELECT * FROM waste_status '
         "WHERE needs_collection'\n"
-        f"air quality now:   psql {state.database_url} -c 'SELECT DISTINCT ON (sensor_key) "
-        "sensor_key, hour, ispu, category, dominant FROM air_ispu_hourly "
+        'air quality now:   psql "$(pantau stack url grafana)" -c \'SELECT DISTINCT ON '
+        "(sensor_key) sensor_key, hour, ispu, category, dominant FROM air_ispu_hourly "
         "ORDER BY sensor_key, hour DESC'\n"
-        f"watch the traffic: mosquitto_sub -p {state.mqtt_port} -t 'pantau/v1/#' -v\n"
+        'watch the traffic: mosquitto_sub -L "$(pantau stack url mqtt-admin)/pantau/v1/#" -v\n'
         f"ingest metrics:    http://127.0.0.1:{metrics_port}/metrics\n"
         "Ctrl-C stops the demo."
     )

@@ -15,7 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr
@@ -27,9 +27,16 @@ STATE_FILE = "stack.json"
 
 
 class CommonSettings(BaseSettings):
-    """Where the broker, the database and the local stack's state are."""
+    """Where the broker, the database and the local stack's state are.
+
+    Each service connects as itself: without PANTAU_DATABASE_URL / PANTAU_MQTT_URL, a command
+    takes its own service's URL from the local stack (``db_service``, ``mqtt_service``): the
+    ingest login for ``pantau ingest``, the owner for migrations, and so on.
+    """
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    db_service: ClassVar[str] = "owner"
+    mqtt_service: ClassVar[str] = "admin"
 
     state_dir: Path = Field(
         Path(".pantau"),
@@ -51,22 +58,48 @@ class CommonSettings(BaseSettings):
         validation_alias="PANTAU_TOPIC_ROOT",
         description="Topic prefix: telemetry is <root>/<kind>/<sensor_id>.",
     )
+    environment: Literal["development", "production"] = Field(
+        "development",
+        validation_alias="PANTAU_ENV",
+        description="production: refuse placeholder secrets and superuser database logins.",
+    )
 
     def resolved_database_url(self) -> str:
         """The database URL from the environment, else from the running local stack."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
-        return str(_stack_state(self.state_dir, "PANTAU_DATABASE_URL")["database_url"])
+        state = _stack_state(self.state_dir, "PANTAU_DATABASE_URL")
+        return str(state.get("database_urls", {}).get(self.db_service) or state["database_url"])
 
     def resolved_mqtt_url(self) -> str:
         """The broker URL from the environment, else from the running local stack."""
         if self.mqtt_url is not None:
             return self.mqtt_url.get_secret_value()
-        return str(_stack_state(self.state_dir, "PANTAU_MQTT_URL")["mqtt_url"])
+        state = _stack_state(self.state_dir, "PANTAU_MQTT_URL")
+        return str(state.get("mqtt_urls", {}).get(self.mqtt_service) or state["mqtt_url"])
 
     def resolved_mqtt(self) -> MqttEndpoint:
         """The broker endpoint from the environment, else from the running local stack."""
         return MqttEndpoint.parse(self.resolved_mqtt_url())
+
+    def refuse_placeholders(self) -> None:
+        """Outside development, refuse to start with a secret still at its placeholder value
+        (``.env.example``'s ``change-me``), an empty password in a URL, or none at all."""
+        if self.environment == "development":
+            return
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if not isinstance(value, SecretStr):
+                continue
+            secret = value.get_secret_value()
+            if "://" in secret:
+                parts = urlsplit(secret)
+                secret = unquote(parts.password) if parts.password else ""
+            if is_placeholder(secret):
+                raise ConfigError(
+                    f"{name} has a placeholder or empty password and PANTAU_ENV is production",
+                    "set a real secret (e.g. `openssl rand -hex 24`) in the environment or .env",
+                )
 
     def masked(self) -> dict[str, str]:
         """The effective settings as strings, with passwords masked, for the start-up log line."""
@@ -89,12 +122,20 @@ class StackSettings(CommonSettings):
     install: bool = Field(True, description="Install missing servers with apt when root.")
     fsync: bool = Field(True, description="PostgreSQL fsync; tests turn it off for speed.")
     max_inflight: int = Field(10000, ge=1, description="Mosquitto max_inflight_messages.")
+    tls_port: int = Field(
+        0, ge=0, le=65535, description="Also listen for MQTT over TLS on this port; 0: no TLS."
+    )
+    tls_certfile: Path | None = Field(None, description="TLS listener's certificate (PEM).")
+    tls_keyfile: Path | None = Field(None, description="TLS listener's private key (PEM).")
+    tls_cafile: Path | None = Field(None, description="CA that signed it (clients verify).")
 
 
 class IngestSettings(CommonSettings):
     """The ingest worker (``pantau ingest``)."""
 
     model_config = SettingsConfigDict(env_prefix="PANTAU_INGEST_", env_file=".env", extra="ignore")
+    db_service: ClassVar[str] = "ingest"
+    mqtt_service: ClassVar[str] = "ingest"
 
     client_id: str = Field(
         "pantau-ingest", description="Fixed MQTT client id (persistent session)."
@@ -132,6 +173,7 @@ class SimulateSettings(CommonSettings):
     """The sensor simulator (``pantau simulate``)."""
 
     model_config = SettingsConfigDict(env_prefix="PANTAU_SIM_", env_file=".env", extra="ignore")
+    mqtt_service: ClassVar[str] = "simulator"
 
     client_id: str = Field(
         "pantau-sim", description="MQTT client id (with --per-device: <id>-<sensor_id>)."
@@ -159,6 +201,11 @@ class SimulateSettings(CommonSettings):
     password: SecretStr = Field(
         SecretStr(""), description="MQTT password, else the URL's; {sensor_id} is replaced."
     )
+    credentials_file: Path | None = Field(
+        None,
+        description="devices.csv of `pantau registry credentials --out`: with --per-device, each "
+        "device connects with its own account (default: the local stack's device accounts).",
+    )
 
     def masked(self) -> dict[str, str]:
         out = super().masked()
@@ -166,10 +213,45 @@ class SimulateSettings(CommonSettings):
         return out
 
 
+class BootstrapSettings(CommonSettings):
+    """``pantau db bootstrap``: the roles and logins, made once with the superuser's URL."""
+
+    model_config = SettingsConfigDict(env_prefix="PANTAU_DB_", env_file=".env", extra="ignore")
+
+    admin_url: SecretStr | None = Field(
+        None, description="A superuser's postgresql:// URL (used by bootstrap only)."
+    )
+    name: str = Field(
+        "pantau", pattern=r"^[a-z_][a-z0-9_]*$", description="The database to bootstrap."
+    )
+    owner_password: SecretStr = Field(SecretStr(""), description="pantau_owner's password.")
+    ingest_password: SecretStr = Field(
+        SecretStr(""), description="pantau_ingest_user's password (ingest and process)."
+    )
+    api_password: SecretStr = Field(SecretStr(""), description="pantau_api_user's password.")
+    grafana_password: SecretStr = Field(
+        SecretStr(""), description="pantau_grafana_user's password."
+    )
+
+
+class BrokerAccountSettings(CommonSettings):
+    """The broker's service accounts' passwords, for ``registry credentials --out``."""
+
+    model_config = SettingsConfigDict(env_prefix="PANTAU_MQTT_", env_file=".env", extra="ignore")
+
+    ingest_password: SecretStr = Field(SecretStr(""), description="pantau-ingest's password.")
+    process_password: SecretStr = Field(SecretStr(""), description="pantau-process's password.")
+    simulator_password: SecretStr = Field(
+        SecretStr(""), description="pantau-simulator's password (empty: no simulator account)."
+    )
+
+
 class ProcessSettings(CommonSettings):
     """The scheduled processing job (``pantau process``)."""
 
     model_config = SettingsConfigDict(env_prefix="PANTAU_PROCESS_", env_file=".env", extra="ignore")
+    db_service: ClassVar[str] = "process"
+    mqtt_service: ClassVar[str] = "process"
 
     interval_s: float = Field(30.0, gt=0, description="Seconds between two runs of the job.")
     client_id: str = Field(
@@ -212,6 +294,7 @@ class ApiSettings(CommonSettings):
     """The read API (``pantau api``)."""
 
     model_config = SettingsConfigDict(env_prefix="PANTAU_API_", env_file=".env", extra="ignore")
+    db_service: ClassVar[str] = "api"
 
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(8080, ge=1, le=65535, description="Port the API listens on.")
@@ -227,6 +310,22 @@ class ApiSettings(CommonSettings):
     pool_min: int = Field(2, ge=1, description="Database connections kept open.")
     pool_max: int = Field(10, ge=1, description="Database connections at most.")
     max_page: int = Field(1000, ge=1, description="Largest page a list endpoint returns.")
+    rate_per_s: float = Field(
+        50.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Requests a second each caller (an API key; without a valid key, a client "
+        "address) may make on average, per server process; more: 429. 0: no rate limit.",
+    )
+    rate_burst: int = Field(
+        2000, ge=1, description="Requests a caller may make at once before the rate applies."
+    )
+    max_body_bytes: int = Field(
+        16_384, ge=0, description="Largest request body; larger: 413. 0: no limit."
+    )
+    max_url_bytes: int = Field(
+        2048, ge=0, description="Longest path plus query string; longer: 414. 0: no limit."
+    )
     raw_max_hours: float = Field(
         48.0, gt=0, description="Longest time range served as raw readings; longer: bucketed."
     )
@@ -268,6 +367,15 @@ class MqttEndpoint:
     def url(self) -> str:
         auth = f"{self.username}:***@" if self.username else ""
         return f"mqtt://{auth}{self.host}:{self.port}"
+
+
+PLACEHOLDERS = ("change-me", "changeme", "change_me", "placeholder", "example", "xxx")
+
+
+def is_placeholder(secret: str) -> bool:
+    """Whether ``secret`` is empty or still a placeholder such as ``.env.example``'s."""
+    lowered = secret.strip().lower()
+    return not lowered or any(p in lowered for p in PLACEHOLDERS)
 
 
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@]+:)[^@]*(@)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
@@ -38,9 +38,18 @@ class Sink(Protocol):
 class Credentials:
     username: str | None = None
     password: str | None = None
+    # Each device's own password (username = its sensor id), from `pantau registry credentials`.
+    devices: Mapping[str, str] | None = None
 
     def for_device(self, sensor_id: str) -> Credentials:
-        """``{sensor_id}`` in the username or password replaced by the device's id."""
+        """The device's own account, else ``{sensor_id}`` replaced in the username/password."""
+        if self.devices is not None:
+            if sensor_id not in self.devices:
+                raise ConfigError(
+                    f"sensor {sensor_id} has no broker account",
+                    "run `pantau registry credentials` after loading the registry",
+                )
+            return Credentials(sensor_id, self.devices[sensor_id])
         return Credentials(
             self.username.replace("{sensor_id}", sensor_id) if self.username else None,
             self.password.replace("{sensor_id}", sensor_id) if self.password else None,

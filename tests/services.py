@@ -27,9 +27,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from ingest.worker import Counters, Worker
+from pantau.credentials import local_devices
 from pantau.db.scratch import scratch_database
-from pantau.settings import IngestSettings
-from pantau.stack.local import StackState, temporary_stack
+from pantau.mqttauth import Device
+from pantau.settings import IngestSettings, MqttEndpoint
+from pantau.stack.local import LocalStack, StackState, settings_for, temporary_stack
 
 
 def make_state_dir(prefix: str) -> Path:
@@ -45,6 +47,21 @@ def stack() -> Iterator[StackState]:
         state = local.read_state()
         assert state is not None
         yield state
+
+
+def session_stack(stack: StackState) -> LocalStack:
+    """The test session's stack as a LocalStack (to change its broker's device accounts)."""
+    return LocalStack(
+        settings_for(Path(stack.state_dir), stack.mqtt_port, stack.pg_port, fsync=False)
+    )
+
+
+def device_accounts(stack: StackState, topic_root: str, devices: list[Device]) -> dict[str, str]:
+    """Give ``devices`` broker accounts under ``topic_root`` (replacing the session broker's
+    earlier device accounts) and return their passwords by sensor id."""
+    local = session_stack(stack)
+    local.write_devices(topic_root, devices, rotate=False)
+    return local_devices(local.store())[2]
 
 
 def fresh_database(stack: StackState) -> contextlib.AbstractContextManager[str]:
@@ -166,10 +183,42 @@ def pantau_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def connect_mqtt(client: mqtt.Client, url: str, keepalive: int = 60) -> None:
+    """Connect ``client`` to the broker of ``url`` (``mqtt://[user:password@]host:port``)."""
+    endpoint = MqttEndpoint.parse(url)
+    if endpoint.username:
+        client.username_pw_set(endpoint.username, endpoint.password)
+    client.connect(endpoint.host, endpoint.port, keepalive=keepalive)
+
+
+@contextlib.contextmanager
+def mosquitto_client(program: str, url: str) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """The command line start (program, host, port) and the environment with which Mosquitto's
+    C client ``program`` (mosquitto_pub, mosquitto_sub) connects to the broker of ``url``.
+
+    Their only password option is ``-P``, on the command line that ``ps`` shows; but they read
+    default options, one ``-option value`` a line, from ``$XDG_CONFIG_HOME/<program>`` first. The
+    login goes there, in a private temporary directory removed when the block ends.
+    """
+    endpoint = MqttEndpoint.parse(url)
+    lines = []
+    if endpoint.username:  # as paho does: no password without a username
+        lines.append(f"-u {endpoint.username}")
+        if endpoint.password:
+            lines.append(f"-P {endpoint.password}")
+    assert not any("\n" in line or "\r" in line for line in lines), "a line break in the login"
+    with tempfile.TemporaryDirectory(prefix="pantau-mqtt-") as config:  # mode 0700
+        path = Path(config, program)
+        path.touch(mode=0o600)
+        path.write_text("".join(line + "\n" for line in lines))
+        args = [program, "-h", endpoint.host, "-p", str(endpoint.port)]
+        yield args, {**os.environ, "XDG_CONFIG_HOME": config}
+
+
 class Publisher:
     """A paho QoS 1 publisher that survives broker restarts and can wait for every PUBACK."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, url: str) -> None:
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=f"test-pub-{uuid.uuid4().hex[:6]}",
@@ -180,12 +229,22 @@ class Publisher:
         self.client.reconnect_delay_set(0.2, 2)
         self.sent = 0
         self.acked = 0
+        self.refused: str | None = None  # why the broker refused the connection, if it did
+        self.client.on_connect = self._on_connect
         self.client.on_publish = self._on_publish
-        self.client.connect(host="127.0.0.1", port=port)
+        connect_mqtt(self.client, url)
         self.client.loop_start()
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        self.refused = str(rc) if rc.is_failure else None
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
         self.acked += 1
+
+    def _all_acked(self) -> bool:
+        if self.refused is not None:  # a restarting broker refuses the TCP connection instead
+            pytest.fail(f"the broker refused the publisher's connection: {self.refused}")
+        return self.acked >= self.sent
 
     def publish(self, topic: str, payload: bytes) -> None:
         # While the broker restarts, paho queues the message and sends it on reconnect.
@@ -194,7 +253,7 @@ class Publisher:
 
     def wait_all(self, timeout_s: float = 120) -> None:
         wait_for(
-            lambda: self.acked >= self.sent,
+            self._all_acked,
             timeout_s=timeout_s,
             what="PUBACK for every published message",
         )

@@ -62,6 +62,11 @@ def check_timescaledb(conn: psycopg.Connection[TupleRow]) -> None:
             "use the local stack (`pantau stack up` installs it), the timescale/timescaledb Docker "
             "image, or install the postgresql-<version>-timescaledb package",
         )
+    created = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    if created is not None:
+        # Created in this database (by `pantau db bootstrap`), so it loads; the owner running
+        # the migrations may not read shared_preload_libraries (a superuser's setting).
+        return
     preload = conn.execute("SHOW shared_preload_libraries").fetchone()
     if preload is None or "timescaledb" not in str(preload[0]):
         raise MissingDependencyError(

@@ -2,10 +2,16 @@
 
 Layout of the state directory (default ``.pantau/``)::
 
-    stack.json        ports, pids, URLs of what runs (read by the other commands)
-    env               the same URLs as `export` lines
-    mosquitto/        config, persistence, log, pid
+    stack.json        ports, pids, each service's URLs (read by the other commands; mode 0600)
+    secrets.json      the generated passwords (mode 0600, see pantau.secretstore)
+    env               `export PANTAU_STATE_DIR=...` for a shell
+    mosquitto/        config, password and ACL files, persistence, log, pid
     postgres/         data directory, generated pantau.conf, log
+
+The broker refuses anonymous clients; every service has its own account (pantau.mqttauth), and
+the operator account ``pantau-admin`` (all topics) is for tests, benchmarks and debugging on this
+machine only. The database authenticates with SCRAM; each service has its own login
+(pantau.db.roles) and none of them is a superuser.
 
 ``up`` is idempotent; ``down`` stops exactly the processes whose pids it recorded, after checking
 that each pid still runs our config (never a recycled pid, never the system's servers).
@@ -15,16 +21,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pantau import credentials, mqttauth
+from pantau.credentials import write_private
+from pantau.db import roles
 from pantau.errors import ConfigError
-from pantau.settings import STATE_FILE, StackSettings
+from pantau.secretstore import SecretStore
+from pantau.settings import STATE_FILE, StackSettings, mask_url
 from pantau.stack import install
 from pantau.stack.mosquitto import Broker, BrokerConfig
 from pantau.stack.postgres import Cluster, ClusterConfig
@@ -42,15 +51,27 @@ class StackState:
     pg_port: int
     mosquitto_pid: int | None
     postgres_pid: int | None
-    database_url: str
-    mqtt_url: str
+    database_url: str  # the superuser's: administration, tests and benchmarks only
+    mqtt_url: str  # the operator account's (all topics): tests, benchmarks, debugging only
+    # Per service (owner, ingest, process, api, grafana / ingest, process, simulator): what
+    # each command uses when PANTAU_DATABASE_URL / PANTAU_MQTT_URL are not set.
+    database_urls: dict[str, str] = field(default_factory=dict)
+    mqtt_urls: dict[str, str] = field(default_factory=dict)
 
     def env_lines(self) -> list[str]:
-        return [
-            f"export PANTAU_DATABASE_URL={self.database_url}",
-            f"export PANTAU_MQTT_URL={self.mqtt_url}",
-            f"export PANTAU_STATE_DIR={self.state_dir}",
-        ]
+        # No URL here: each command finds its own service's URL in stack.json, so that nothing
+        # run from this shell connects as the superuser or the operator account.
+        return [f"export PANTAU_STATE_DIR={self.state_dir}"]
+
+
+DATABASE = "pantau"
+DB_GROUP = "database"
+DB_LOGINS = ("owner", *(login.service for login in roles.LOGINS))
+MQTT_SERVICES = {
+    "ingest": mqttauth.INGEST,
+    "process": mqttauth.PROCESS,
+    "simulator": mqttauth.SIMULATOR,
+}
 
 
 class LocalStack:
@@ -65,10 +86,15 @@ class LocalStack:
 
     def _broker(self, toolchain: install.Toolchain, port: int) -> Broker:
         assert toolchain.mosquitto is not None
+        tls = self.settings
         config = BrokerConfig(
             port=port,
             directory=self.state_dir / "mosquitto",
             max_inflight=self.settings.max_inflight,
+            tls_port=tls.tls_port or None,
+            tls_certfile=tls.tls_certfile,
+            tls_keyfile=tls.tls_keyfile,
+            tls_cafile=tls.tls_cafile,
         )
         return Broker(toolchain.mosquitto, config, ServiceUser.for_service("mosquitto"))
 
@@ -79,6 +105,7 @@ class LocalStack:
             directory=self.state_dir / "postgres",
             timescaledb=self.timescaledb,
             fsync=self.settings.fsync,
+            superuser_password=self.store().ensure(DB_GROUP, "superuser"),
         )
         return Cluster(toolchain.pg_bindir, config, ServiceUser.for_service("postgres"))
 
@@ -89,6 +116,9 @@ class LocalStack:
             raise ConfigError(f"no local stack in {self.state_dir}", "run `pantau stack up`")
         toolchain = install.detect()
         return self._broker(toolchain, state.mqtt_port), self._cluster(toolchain, state.pg_port)
+
+    def store(self) -> SecretStore:
+        return SecretStore(self.state_dir)
 
     def read_state(self) -> StackState | None:
         try:
@@ -115,15 +145,22 @@ class LocalStack:
             self._check_port_free(mqtt_port, "PANTAU_STACK_MQTT_PORT")
         if cluster.pid() is None:
             self._check_port_free(pg_port, "PANTAU_STACK_PG_PORT")
+        store = self.store()
+        broker.write_accounts(credentials.local_accounts(store))
         broker_was_running = broker.pid() is not None
         mosquitto_pid = broker.start()
         try:
             postgres_pid = cluster.start()
+            db_passwords = {name: store.ensure(DB_GROUP, name) for name in DB_LOGINS}
+            for line in roles.bootstrap(cluster.config.url("postgres"), DATABASE, db_passwords):
+                logger.debug("bootstrap: %s", line)
         except BaseException:
             # Leave nothing behind that no state file records.
             if not broker_was_running:
                 broker.stop()
             raise
+        mqtt_passwords = credentials.local_service_passwords(store)
+        host = f"127.0.0.1:{mqtt_port}"
         state = StackState(
             state_dir=str(self.state_dir),
             mqtt_port=mqtt_port,
@@ -131,10 +168,45 @@ class LocalStack:
             mosquitto_pid=mosquitto_pid,
             postgres_pid=postgres_pid,
             database_url=cluster.config.url(),
-            mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}",
+            mqtt_url=f"mqtt://{mqttauth.ADMIN}:{mqtt_passwords[mqttauth.ADMIN]}@{host}",
+            database_urls=self._database_urls(cluster.config.url(), db_passwords),
+            mqtt_urls={
+                service: f"mqtt://{account}:{mqtt_passwords[account]}@{host}"
+                for service, account in MQTT_SERVICES.items()
+            },
         )
         self._write_state(state)
         return state
+
+    @staticmethod
+    def _database_urls(admin_url: str, passwords: dict[str, str]) -> dict[str, str]:
+        urls = {"owner": roles.login_url(admin_url, roles.OWNER, passwords["owner"], DATABASE)}
+        for login in roles.LOGINS:
+            urls[login.service] = roles.login_url(
+                admin_url, login.name, passwords[login.service], DATABASE
+            )
+        urls["process"] = urls["ingest"]  # the processing job writes as the ingest role
+        return urls
+
+    def write_devices(self, root: str, devices: list[mqttauth.Device], *, rotate: bool) -> str:
+        """Give ``devices`` broker accounts (keeping their passwords unless ``rotate``), rewrite
+        the broker's files and reload it. Returns a summary line."""
+        store = self.store()
+        _, _, previous = credentials.local_devices(store)
+        generated = credentials.generate(
+            root, devices, previous, credentials.local_service_passwords(store), rotate=rotate
+        )
+        credentials.save_local_devices(store, root, devices, generated.device_passwords)
+        state = self.read_state()
+        toolchain = install.detect()
+        port = state.mqtt_port if state else self.settings.mqtt_port
+        if toolchain.mosquitto is not None:
+            self._broker(toolchain, port).write_accounts(generated.accounts)
+        return (
+            f"{len(devices)} device accounts ({generated.new_devices} new, "
+            f"{generated.removed_devices} removed{', all rotated' if rotate else ''}), "
+            f"topic root {root}"
+        )
 
     def down(self) -> list[str]:
         """Stop what ``up`` started; returns what was stopped."""
@@ -161,14 +233,14 @@ class LocalStack:
         if toolchain.mosquitto:
             pid = self._broker(toolchain, state.mqtt_port).pid()
             out["mosquitto"] = (
-                f"running, pid {pid}, {state.mqtt_url}"
+                f"running, pid {pid}, {mask_url(state.mqtt_url)}"
                 if pid
                 else f"stopped (port {state.mqtt_port})"
             )
         if toolchain.pg_bindir:
             pid = self._cluster(toolchain, state.pg_port).pid()
             out["postgres"] = (
-                f"running, pid {pid}, {state.database_url}"
+                f"running, pid {pid}, {mask_url(state.database_url)}"
                 if pid
                 else f"stopped (port {state.pg_port})"
             )
@@ -182,9 +254,7 @@ class LocalStack:
             )
 
     def _write_state(self, state: StackState) -> None:
-        tmp = self.state_dir / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
-        os.replace(tmp, self.state_dir / STATE_FILE)
+        write_private(self.state_dir / STATE_FILE, json.dumps(asdict(state), indent=2) + "\n")
         (self.state_dir / "env").write_text("\n".join(state.env_lines()) + "\n")
 
 

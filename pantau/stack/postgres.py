@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ class ClusterConfig:
     directory: Path
     timescaledb: bool = True
     fsync: bool = True
+    # The superuser's password (the local stack keeps it in secrets.json). Empty: a cluster
+    # that trusts every local connection, for tests of the installer only.
+    superuser_password: str = ""
 
     @property
     def data_dir(self) -> Path:
@@ -55,7 +59,9 @@ class ClusterConfig:
         return "\n".join(lines) + "\n"
 
     def url(self, database: str = DATABASE) -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+        """The superuser's URL (administration only: no service connects with it)."""
+        auth = f"{SUPERUSER}:{self.superuser_password}" if self.superuser_password else SUPERUSER
+        return f"postgresql://{auth}@127.0.0.1:{self.port}/{database}"
 
 
 class Cluster:
@@ -79,16 +85,29 @@ class Cluster:
     def init(self) -> None:
         self.config.directory.mkdir(parents=True, exist_ok=True)
         self.user.own(self.config.directory)
-        result = self._run(
-            "initdb",
-            "-D",
-            str(self.config.data_dir),
-            "-U",
-            SUPERUSER,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C",
-        )
+        auth = ["--auth=trust"]
+        pwfile = self.config.directory / "superuser.pw"
+        if self.config.superuser_password:
+            # Every connection authenticates with SCRAM; initdb reads the password from a file
+            # only the server's user can read, removed right after.
+            fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(self.config.superuser_password + "\n")
+            self.user.own(pwfile)
+            auth = ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
+        try:
+            result = self._run(
+                "initdb",
+                "-D",
+                str(self.config.data_dir),
+                "-U",
+                SUPERUSER,
+                *auth,
+                "--encoding=UTF8",
+                "--locale=C",
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             raise ServiceUnavailableError(
                 f"initdb failed: {result.stderr.strip()}",

@@ -107,7 +107,7 @@ def test_sigkill_the_worker_repeatedly_during_100k_readings(state, drill_db, top
     client_id = f"drill-kill-{uuid.uuid4().hex[:6]}"
     worker = spawn_worker(state, drill_db, topic_root, client_id)
     time.sleep(1.0)  # let the first worker create its persistent session
-    publisher = Publisher(state.mqtt_port)
+    publisher = Publisher(state.mqtt_url)
     streaming = stream_in_background(publisher, topic_root, messages, per_message, rate_per_s=2000)
     kills = 0
     try:
@@ -147,7 +147,7 @@ def test_database_outage_loses_nothing_and_memory_stays_bounded(
         drill_db, topic_root, receive_maximum=receive_maximum, mqtt_url=state.mqtt_url
     )
     messages = 6_000
-    publisher = Publisher(state.mqtt_port)
+    publisher = Publisher(state.mqtt_url)
     streaming = stream_in_background(publisher, topic_root, messages, 1, rate_per_s=400)
     _, cluster = private_stack.parts()
     pending: list[int] = []
@@ -175,7 +175,7 @@ def test_database_outage_loses_nothing_and_memory_stays_bounded(
 def test_broker_restart_loses_nothing(private_stack, state, drill_db, topic_root, worker_factory):
     running = worker_factory(drill_db, topic_root, mqtt_url=state.mqtt_url)
     messages = 4_000
-    publisher = Publisher(state.mqtt_port)
+    publisher = Publisher(state.mqtt_url)
     streaming = stream_in_background(publisher, topic_root, messages, 1, rate_per_s=500)
     broker, _ = private_stack.parts()
     try:
@@ -200,7 +200,7 @@ def test_redelivery_after_a_crash_between_commit_and_ack(state, drill_db, topic_
     first = start_worker(
         state, drill_db, topic_root, client_id=client_id, worker_class=CrashBeforeAck
     )
-    publisher = Publisher(state.mqtt_port)
+    publisher = Publisher(state.mqtt_url)
     stream(publisher, topic_root, 1, 3, rate=1000)
     publisher.wait_all()
     wait_for(lambda: first.worker.counters.inserted == 3, what="the first commit")
@@ -220,7 +220,7 @@ def test_three_workers_on_a_shared_subscription(state, drill_db, topic_root, wor
         for _ in range(3)
     ]
     messages = 9_000
-    publisher = Publisher(state.mqtt_port)
+    publisher = Publisher(state.mqtt_url)
     stream(publisher, topic_root, messages, 1, rate=5_000)
     publisher.wait_all()
     wait_for(lambda: count_readings(drill_db) == messages, timeout_s=120, what="every reading")
@@ -249,7 +249,7 @@ def test_mqtt_3_worker_keeps_the_guarantees(state, drill_db, topic_root, mqtt_ve
         worker_class=CrashBeforeAck,
         mqtt_version=mqtt_version,
     )
-    publisher = Publisher(state.mqtt_port)
+    publisher = Publisher(state.mqtt_url)
     stream(publisher, topic_root, 1, 3, rate=1000)
     publisher.wait_all()
     wait_for(lambda: first.worker.counters.inserted == 3, what="the first commit")

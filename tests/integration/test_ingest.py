@@ -11,7 +11,7 @@ import pytest
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
 from pantau.stack.processes import free_port
-from tests.services import pantau_env, run_pantau, wait_for
+from tests.services import mosquitto_client, pantau_env, run_pantau, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -26,11 +26,13 @@ def fleet_db(db_url):
     return db_url
 
 
-def mosquitto_pub(port: int, topic: str, payload: str | bytes) -> None:
-    """Publish with the C client at QoS 1: a client Pantau did not write."""
-    args = ["mosquitto_pub", "-p", str(port), "-q", "1", "-t", topic, "-V", "mqttv311"]
+def mosquitto_pub(url: str, topic: str, payload: str | bytes) -> None:
+    """Publish with the C client at QoS 1 to the broker of ``url``: a client Pantau did not
+    write."""
     data = payload.encode() if isinstance(payload, str) else payload
-    subprocess.run([*args, "-s"], input=data, check=True, timeout=20)
+    with mosquitto_client("mosquitto_pub", url) as (start, env):
+        args = [*start, "-q", "1", "-t", topic, "-V", "mqttv311", "-s"]
+        subprocess.run(args, input=data, env=env, check=True, timeout=20)
 
 
 def rows(url: str, query: str, *params: object) -> list[tuple[object, ...]]:
@@ -43,7 +45,7 @@ def test_reading_from_mosquitto_pub_lands_with_sensor_metric_value_and_time(
 ):
     worker_factory(fleet_db, topic_root)
     mosquitto_pub(
-        stack.mqtt_port,
+        stack.mqtt_url,
         f"{topic_root}/waste_bin/{BIN}",
         '{"ts": "2026-11-28T08:20:00+07:00", "fill_pct": 42.5}',
     )
@@ -61,12 +63,12 @@ def test_bad_input_is_recorded_and_valid_readings_still_land(
 ):
     running = worker_factory(fleet_db, topic_root)
     base = f"{topic_root}/air_quality/{STATION}"
-    mosquitto_pub(stack.mqtt_port, base, '{"ts": 1795828800, "pm25_ugm3": 35.5, "pm10_ugm3": -3}')
-    mosquitto_pub(stack.mqtt_port, base, b"\x00\xffnot json")
-    mosquitto_pub(stack.mqtt_port, f"{topic_root}/air_quality/NOPE-1", '{"ts": 1795828800, "x": 1}')
-    mosquitto_pub(stack.mqtt_port, f"{topic_root}/footfall/{STATION}", '{"ts": 1795828800}')
-    mosquitto_pub(stack.mqtt_port, base, '{"ts": 4102444800, "pm25_ugm3": 10}')  # year 2100
-    mosquitto_pub(stack.mqtt_port, base, '{"ts": 1795828860, "pm25_ugm3": 12, "lux": 3}')
+    mosquitto_pub(stack.mqtt_url, base, '{"ts": 1795828800, "pm25_ugm3": 35.5, "pm10_ugm3": -3}')
+    mosquitto_pub(stack.mqtt_url, base, b"\x00\xffnot json")
+    mosquitto_pub(stack.mqtt_url, f"{topic_root}/air_quality/NOPE-1", '{"ts": 1795828800, "x": 1}')
+    mosquitto_pub(stack.mqtt_url, f"{topic_root}/footfall/{STATION}", '{"ts": 1795828800}')
+    mosquitto_pub(stack.mqtt_url, base, '{"ts": 4102444800, "pm25_ugm3": 10}')  # year 2100
+    mosquitto_pub(stack.mqtt_url, base, '{"ts": 1795828860, "pm25_ugm3": 12, "lux": 3}')
     rejects = wait_for(
         lambda: (
             r
@@ -105,10 +107,10 @@ def test_the_same_message_twice_is_stored_and_counted_once(
     message = '{"ts": 1795828800, "fill_pct": 10, "battery_v": 3.9}'
     # In separate batches: the second insert hits the primary key.
     for n in (1, 2):
-        mosquitto_pub(stack.mqtt_port, topic, message)
+        mosquitto_pub(stack.mqtt_url, topic, message)
         wait_for(lambda n=n: running.worker.counters.messages == n, what=f"message {n}")
     # In one batch: a gateway repeating itself within a message.
-    mosquitto_pub(stack.mqtt_port, topic, f"[{message}, {message}]")
+    mosquitto_pub(stack.mqtt_url, topic, f"[{message}, {message}]")
     wait_for(lambda: running.worker.counters.messages == 3, what="message 3")
     assert rows(fleet_db, "SELECT count(*) FROM readings") == [(2,)]
     counters = running.shutdown()
@@ -119,9 +121,9 @@ def test_the_same_message_twice_is_stored_and_counted_once(
 def test_latest_never_moves_backwards(stack, fleet_db, topic_root, worker_factory):
     running = worker_factory(fleet_db, topic_root)
     topic = f"{topic_root}/waste_bin/{BIN}"
-    mosquitto_pub(stack.mqtt_port, topic, '{"ts": 1795828860, "fill_pct": 60}')
+    mosquitto_pub(stack.mqtt_url, topic, '{"ts": 1795828860, "fill_pct": 60}')
     wait_for(lambda: running.worker.counters.messages == 1, what="first message")
-    mosquitto_pub(stack.mqtt_port, topic, '{"ts": 1795828800, "fill_pct": 50}')  # late
+    mosquitto_pub(stack.mqtt_url, topic, '{"ts": 1795828800, "fill_pct": 50}')  # late
     wait_for(lambda: running.worker.counters.messages == 2, what="late message")
     assert rows(fleet_db, "SELECT count(*) FROM readings") == [(2,)]
     assert rows(fleet_db, "SELECT value FROM latest") == [(60.0,)]
@@ -147,7 +149,7 @@ def test_rows_the_database_refuses_become_rejects_and_the_rest_lands(
     running = worker_factory(fleet_db, topic_root, batch_max_age_ms=500)
     topic = f"{topic_root}/waste_bin/{BIN}"
     for ts, value in ((1795828800, 10), (1795828860, 13), (1795828920, 14)):
-        mosquitto_pub(stack.mqtt_port, topic, f'{{"ts": {ts}, "fill_pct": {value}}}')
+        mosquitto_pub(stack.mqtt_url, topic, f'{{"ts": {ts}, "fill_pct": {value}}}')
     wait_for(lambda: running.worker.counters.messages == 3, what="three messages")
     assert rows(fleet_db, "SELECT value FROM readings ORDER BY ts") == [(10.0,), (14.0,)]
     refused = rows(fleet_db, "SELECT reason, metric, detail FROM rejects")
@@ -171,7 +173,7 @@ def test_ingest_on_an_unmigrated_database_says_to_migrate(stack):
 def test_latest_is_the_newest_reading_of_a_batch(stack, fleet_db, topic_root, worker_factory):
     running = worker_factory(fleet_db, topic_root)
     mosquitto_pub(
-        stack.mqtt_port,
+        stack.mqtt_url,
         f"{topic_root}/waste_bin/{BIN}",
         '[{"ts": 1795828860, "fill_pct": 61, "tilt": 1},'
         ' {"ts": 1795828920, "fill_pct": 62},'

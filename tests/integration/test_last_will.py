@@ -8,7 +8,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from pantau.monitor.status import StatusListener, parse_status
 from pantau.settings import MqttEndpoint
-from tests.services import Publisher, wait_for
+from tests.services import Publisher, connect_mqtt, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ def test_parse_status_accepts_words_and_json_and_nothing_else():
 
 def test_listener_hears_a_retained_status_and_a_real_last_will(stack, topic_root):
     # A status retained before the listener connects is delivered when it subscribes.
-    publisher = Publisher(stack.mqtt_port)
+    publisher = Publisher(stack.mqtt_url)
     publisher.client.publish(f"{topic_root}/air_quality/aq-9/status", b"online", qos=1, retain=True)
     publisher.wait_all()
     listener = StatusListener(
@@ -47,7 +47,7 @@ def test_listener_hears_a_retained_status_and_a_real_last_will(stack, topic_root
             callback_api_version=CallbackAPIVersion.VERSION2, client_id="bin-with-will"
         )
         device.will_set(f"{topic_root}/waste_bin/bin-7/status", b"offline", qos=1, retain=True)
-        device.connect("127.0.0.1", stack.mqtt_port, keepalive=5)
+        connect_mqtt(device, stack.mqtt_url, keepalive=5)
         device.loop_start()
         wait_for(device.is_connected, what="the device connection")
         device.loop_stop()

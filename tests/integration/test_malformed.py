@@ -95,7 +95,7 @@ def run_corpus(stack: StackState, bad: list[bytes]) -> None:
         load_bins(url)
         root = f"m{uuid.uuid4().hex[:8]}/v1"
         running = start_worker(stack, url, root)
-        publisher = Publisher(stack.mqtt_port)
+        publisher = Publisher(stack.mqtt_url)
         expected = set()
         try:
             for i, payload in enumerate(bad):

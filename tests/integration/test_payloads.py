@@ -40,7 +40,7 @@ def stored(url: str, n: int) -> list[tuple[object, ...]]:
 def test_gateway_array(stack, fleet_db, topic_root, worker_factory):
     worker_factory(fleet_db, topic_root)
     mosquitto_pub(
-        stack.mqtt_port,
+        stack.mqtt_url,
         f"{topic_root}/footfall/FF-T-KARTINI-001",
         f'[{{"ts": {T0_S}, "count_in": 12, "count_out": 3}},'
         f' {{"ts": {T0_S + 60}, "count_in": 9, "count_out": 11}}]',
@@ -61,7 +61,7 @@ def test_senml_pack_with_base_name_time_unit_and_relative_times(
     # RFC 8428 section 5.1.3 in shape: base name, base time, base unit, times relative to bt.
     worker_factory(fleet_db, topic_root)
     mosquitto_pub(
-        stack.mqtt_port,
+        stack.mqtt_url,
         f"{topic_root}/air_quality/AQ-CENTRE",
         f'[{{"bn": "urn:dev:pantau:AQ-CENTRE:", "bt": {T0_S}, "bu": "ug/m3",'
         ' "n": "pm25", "v": 35.5},'
@@ -85,8 +85,8 @@ def test_metrics_endpoint_counts_what_happened(stack, fleet_db, topic_root, work
     port = free_port()
     running = worker_factory(fleet_db, topic_root, metrics_port=port)
     topic = f"{topic_root}/waste_bin/WB-W-DMS-01-001"
-    mosquitto_pub(stack.mqtt_port, topic, f'{{"ts": {T0_S}, "fill_pct": 40, "tilt": 2}}')
-    mosquitto_pub(stack.mqtt_port, topic, "not json")
+    mosquitto_pub(stack.mqtt_url, topic, f'{{"ts": {T0_S}, "fill_pct": 40, "tilt": 2}}')
+    mosquitto_pub(stack.mqtt_url, topic, "not json")
     wait_for(lambda: running.worker.counters.messages == 2, what="two messages")
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()

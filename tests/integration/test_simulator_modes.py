@@ -13,7 +13,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from tests.services import pantau_env, run_pantau, wait_for
+from pantau.mqttauth import Device
+from pantau.registry.fleet import load_fleet
+from tests.services import connect_mqtt, device_accounts, pantau_env, run_pantau, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +25,7 @@ START = time.strftime("%Y-%m-%dT00:00:00+07:00", time.gmtime(time.time() - 3 * 8
 class Subscriber:
     """Counts messages under ``root``; keeps the last payload of each status topic."""
 
-    def __init__(self, port: int, root: str) -> None:
+    def __init__(self, url: str, root: str) -> None:
         self.count = 0
         self.status: dict[str, bytes] = {}
         self.lock = threading.Lock()
@@ -35,7 +37,7 @@ class Subscriber:
         )
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *_: self.ready.set()
-        self.client.connect("127.0.0.1", port)
+        connect_mqtt(self.client, url)
         self.client.subscribe([(f"{root}/+/+", 1), (f"{root}/+/+/status", 1)])
         self.client.loop_start()
         assert self.ready.wait(10)
@@ -62,7 +64,7 @@ def env(stack, topic_root: str, **extra: str) -> dict[str, str]:
 
 
 def test_load_mode_reports_a_reachable_target_as_reached(stack, topic_root):
-    sub = Subscriber(stack.mqtt_port, topic_root)
+    sub = Subscriber(stack.mqtt_url, topic_root)
     try:
         result = run_pantau(
             "simulate", "--load", "300", "--duration", "3", "--faults", "0",
@@ -106,11 +108,15 @@ def test_backfill_publishes_what_it_writes_and_devices_announce_themselves(
     labels = (tmp_path / "stream.txt.labels.csv").read_text().splitlines()
     assert labels[0] == "sensor_id,metric,start,end,kind"
     assert len(labels) > 5
-    sub = Subscriber(stack.mqtt_port, topic_root)
+    # Each device connects with its own broker account (the local stack's, as `pantau registry
+    # credentials` makes them), which may publish only its own topics.
+    devices = [Device(s.id, s.kind) for s in load_fleet(fleet).sensors]
+    assert len(device_accounts(stack, topic_root, devices)) == 10
+    sub = Subscriber(stack.mqtt_url, topic_root)
     try:
         published = run_pantau(
             "simulate", *common, "--per-device", "--labels", str(tmp_path / "l.csv"),
-            env=env(stack, topic_root),
+            env=env(stack, topic_root, PANTAU_STATE_DIR=stack.state_dir),
         )  # fmt: skip
         assert published.returncode == 0, published.stderr
         assert "backfill: 0.25 simulated days" in published.stderr

@@ -48,8 +48,20 @@ def test_up_twice_status_down_then_up_again(stack_env, stack):
     assert first.returncode == 0, first.stderr
     state = json.loads((state_dir / "stack.json").read_text())
     pids = {state["mosquitto_pid"], state["postgres_pid"]}
-    assert f"PANTAU_DATABASE_URL={state['database_url']}" in first.stdout
-    assert f"PANTAU_MQTT_URL={state['mqtt_url']}" in first.stdout
+    assert f"export PANTAU_STATE_DIR={state_dir}" in first.stdout
+    secrets = json.loads((state_dir / "secrets.json").read_text())
+    passwords = [pw for group in ("database", "mqtt") for pw in secrets[group].values()]
+    assert len(passwords) == 9 and all(len(pw) >= 32 for pw in passwords)
+    # The output names the URLs but shows no password; `stack url` prints one on request.
+    assert "***@127.0.0.1" in first.stdout
+    assert not any(pw in first.stdout + first.stderr for pw in passwords)
+    assert (state_dir / "secrets.json").stat().st_mode & 0o777 == 0o600
+    assert (state_dir / "stack.json").stat().st_mode & 0o777 == 0o600
+    url = run_pantau("stack", "url", "ingest", env=env)
+    assert url.stdout.strip() == state["database_urls"]["ingest"]
+    assert url.stdout.startswith(
+        f"postgresql://pantau_ingest_user:{secrets['database']['ingest']}@"
+    )
     assert port_open(state["mqtt_port"])
     assert port_open(state["pg_port"])
 
@@ -79,8 +91,10 @@ def test_up_twice_status_down_then_up_again(stack_env, stack):
     restarted = json.loads((state_dir / "stack.json").read_text())
     assert port_open(restarted["mqtt_port"])
     assert port_open(restarted["pg_port"])
-    # The data directory was kept: the cluster is the same one.
+    # The data directory was kept: the cluster is the same one, and so are the passwords.
     assert (state_dir / "postgres/data/PG_VERSION").exists()
+    assert restarted["database_urls"] == state["database_urls"]
+    assert restarted["mqtt_url"].rsplit(":", 1)[0] == state["mqtt_url"].rsplit(":", 1)[0]
 
 
 def test_port_taken_by_another_program_is_a_clear_error(stack_env):

@@ -57,7 +57,7 @@ def test_two_processes_share_the_load_and_a_killed_one_comes_back(stack, db_url,
         ],
         env=env,
     )
-    publisher = Publisher(stack.mqtt_port)
+    publisher = Publisher(stack.mqtt_url)
     try:
         first = wait_for(
             lambda: (c := children_of(supervisor.pid)) and len(c) == 2 and c, what="2 workers"
