@@ -250,6 +250,15 @@ def _registry_credentials(args: argparse.Namespace) -> int:
 # -- ingest ---------------------------------------------------------------------------------
 
 
+def _startup_checks(settings: CommonSettings) -> None:
+    """Outside development: no placeholder secret, no superuser database login."""
+    from pantau.db.roles import check_runtime_login
+
+    settings.refuse_placeholders()
+    if settings.db_service != "owner":
+        check_runtime_login(settings.resolved_database_url(), settings.environment)
+
+
 def _stop_on_signals() -> threading.Event:
     """An event set by SIGINT/SIGTERM; SIGUSR1 dumps every thread's stack to stderr."""
     faulthandler.register(signal.SIGUSR1, all_threads=True)
@@ -275,6 +284,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         overrides["processes"] = args.processes
     settings = IngestSettings(**overrides)  # type: ignore[arg-type]
     logger.info("ingest settings: %s", settings.masked())
+    _startup_checks(settings)
     if settings.processes > 1:
         from ingest.supervisor import supervise
 
@@ -502,6 +512,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         "batch_s": args.batch_s,
     }
     settings = SimulateSettings(**{k: v for k, v in overrides.items() if v is not None})
+    settings.refuse_placeholders()
     fleet = load_fleet(args.fleet)
     if args.sensors is not None:
         fleet = scale_fleet(fleet, args.sensors)
@@ -590,7 +601,8 @@ def cmd_process(args: argparse.Namespace) -> int:
     if args.interval is not None:
         overrides["interval_s"] = args.interval
     settings = ProcessSettings(**overrides)  # type: ignore[arg-type]
-    logger.info("process settings: %s", settings.model_dump(exclude={"database_url", "mqtt_url"}))
+    logger.info("process settings: %s", settings.masked())
+    _startup_checks(settings)
     at_ms = None if args.at is None else _parse_time(args.at, "--at") * 1000
     if args.once or at_ms is not None:
         report = run(settings, threading.Event(), once=True, at_ms=at_ms)
@@ -620,9 +632,10 @@ def cmd_api(args: argparse.Namespace) -> int:
     from pantau.db.connect import connect
     from pantau.db.migrate import require_current
 
+    logger.info("api settings: %s", settings.masked())
+    _startup_checks(settings)
     with connect(settings.resolved_database_url(), application_name="pantau-api") as conn:
         require_current(conn)  # fail fast with a fix, rather than 503 on every request
-    logger.info("api settings: %s", settings.model_dump(exclude={"database_url", "mqtt_url"}))
     print(f"Pantau API on http://{settings.host}:{settings.port}/docs", flush=True)
     if settings.workers == 1:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
@@ -982,6 +995,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ConfigError.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        import psycopg
+
+        if not isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            raise
+        first = str(exc).strip().splitlines()[0]
+        print(f"pantau {args.command}: error: the database refused: {first}", file=sys.stderr)
+        print(
+            "  fix: run this with the login made for it (README, security: migrations, registry "
+            "and keys as pantau_owner; ingest and process as pantau_ingest_user; the API as "
+            "pantau_api_user), or check that `pantau db migrate` ran as the owner",
+            file=sys.stderr,
+        )
+        return ConfigError.exit_code
 
 
 if __name__ == "__main__":

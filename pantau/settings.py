@@ -107,7 +107,8 @@ class CommonSettings(BaseSettings):
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
-                value = mask_url(value.get_secret_value())
+                secret = value.get_secret_value()
+                value = mask_url(secret) if "://" in secret else ("***" if secret else "")
             out[name] = str(value)
         return out
 
@@ -206,11 +207,6 @@ class SimulateSettings(CommonSettings):
         description="devices.csv of `pantau registry credentials --out`: with --per-device, each "
         "device connects with its own account (default: the local stack's device accounts).",
     )
-
-    def masked(self) -> dict[str, str]:
-        out = super().masked()
-        out["password"] = "***" if self.password.get_secret_value() else ""
-        return out
 
 
 class BootstrapSettings(CommonSettings):

@@ -22,6 +22,7 @@ statement log.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import psycopg
@@ -33,6 +34,7 @@ from pantau.db.scratch import with_database
 from pantau.errors import ConfigError
 
 Conn = psycopg.Connection[TupleRow]
+logger = logging.getLogger(__name__)
 
 OWNER = "pantau_owner"
 GROUPS = ("pantau_writer", "pantau_reader", "pantau_api", "pantau_grafana")
@@ -163,6 +165,21 @@ def bootstrap(admin_url: str, database: str, passwords: dict[str, str]) -> list[
         conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
     done.append(f"database {database} owned by {OWNER}, extension timescaledb")
     return done
+
+
+def check_runtime_login(url: str, environment: str) -> None:
+    """A service must not run as a superuser: refused in production, a warning in development."""
+    with connect(url) as conn:
+        row = conn.execute(
+            "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+    if row is None or not row[1]:
+        return
+    problem = f"this service connects to the database as the superuser {row[0]!r}"
+    fix = "give it its own login (`pantau db bootstrap`, .env.example's PANTAU_DB_*_PASSWORD)"
+    if environment == "production":
+        raise ConfigError(problem, fix)
+    logger.warning("%s; in production that is refused: %s", problem, fix)
 
 
 def login_url(server_url: str, name: str, password: str, database: str) -> str:
