@@ -139,8 +139,7 @@ class Worker:
                 clean_session=False,
                 manual_ack=True,
             )
-        if self.endpoint.username:
-            client.username_pw_set(self.endpoint.username, self.endpoint.password)
+        self.endpoint.configure(client)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

@@ -96,9 +96,7 @@ def _client(
         client_id=client_id,
         protocol=MQTTProtocolVersion.MQTTv5,
     )
-    username = creds.username or endpoint.username
-    if username:
-        client.username_pw_set(username, creds.password or endpoint.password)
+    endpoint.configure(client, creds.username, creds.password)
     client.max_inflight_messages_set(inflight)
     client.max_queued_messages_set(0)
     client.reconnect_delay_set(min_delay=1, max_delay=10)

@@ -55,8 +55,7 @@ class StatusListener:
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id
         )
-        if endpoint.username:
-            self.client.username_pw_set(endpoint.username, endpoint.password)
+        endpoint.configure(self.client)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.endpoint = endpoint
