@@ -11,6 +11,9 @@ COPY api ./api
 COPY simulators ./simulators
 COPY dashboards ./dashboards
 RUN pip install --no-cache-dir . && rm -rf /root/.cache
+# Where `registry credentials --out` writes the broker's files, as the broker's user (uid 1883 in
+# the eclipse-mosquitto image): a named volume mounted here starts with this owner and mode.
+RUN mkdir -p /mosquitto/auth && chown 1883:1883 /mosquitto/auth && chmod 700 /mosquitto/auth
 
 USER pantau
 ENTRYPOINT ["pantau"]

@@ -19,6 +19,8 @@ import yaml
 
 from dashboards.provisioning import DB_ENV
 from pantau.cli import build_parser
+from pantau.db.roles import LOGINS
+from pantau.settings import is_placeholder
 from pantau.stack.install import InstallPlan, install
 from pantau.stack.mosquitto import BrokerConfig
 
@@ -36,6 +38,8 @@ def test_services_and_their_order():
     assert set(SERVICES) >= {
         "mosquitto",
         "timescaledb",
+        "db-bootstrap",
+        "mqtt-credentials",
         "migrate",
         "ingest",
         "api",
@@ -116,9 +120,66 @@ def test_grafana_service():
     assert env["PANTAU_GRAFANA_DB_PASSWORD"].startswith("${GRAFANA_DB_PASSWORD:?")
     # The provisioned data source reads these from Grafana's environment.
     assert set(DB_ENV.values()) <= set(env)
-    login = SERVICES["grafana-db-user"]["environment"]
-    assert login["PANTAU_GRAFANA_DB_USER"] == env["PANTAU_GRAFANA_DB_USER"]
-    assert login["PANTAU_GRAFANA_DB_PASSWORD"] == env["PANTAU_GRAFANA_DB_PASSWORD"]
+    # Its login is the one db-bootstrap makes, with the same password.
+    bootstrap = SERVICES["db-bootstrap"]["environment"]
+    assert env["PANTAU_GRAFANA_DB_USER"] == next(g.name for g in LOGINS if g.service == "grafana")
+    assert bootstrap["PANTAU_DB_GRAFANA_PASSWORD"] == env["PANTAU_GRAFANA_DB_PASSWORD"]
+    assert grafana["depends_on"]["db-bootstrap"] == {"condition": "service_completed_successfully"}
+
+
+def test_every_service_connects_as_itself_in_production():
+    """No service but db-bootstrap knows the superuser; each uses its own login and account."""
+    expected_db = {
+        "migrate": "pantau_owner",
+        "mqtt-credentials": "pantau_owner",
+        "ingest": "pantau_ingest_user",
+        "process": "pantau_ingest_user",
+        "api": "pantau_api_user",
+    }
+    expected_mqtt = {
+        "ingest": "pantau-ingest",
+        "process": "pantau-process",
+        "simulator": "pantau-simulator",
+    }
+    for name, service in SERVICES.items():
+        if service.get("image") != "pantau:latest":
+            continue
+        env = service["environment"]
+        assert env["PANTAU_ENV"] == "production", name
+        url = env.get("PANTAU_DATABASE_URL", "")
+        assert "POSTGRES_PASSWORD" not in url, name
+        if name in expected_db:
+            assert url.startswith(f"postgresql://{expected_db[name]}:${{DB_"), (name, url)
+        mqtt = env.get("PANTAU_MQTT_URL", "")
+        if name in expected_mqtt:
+            assert mqtt.startswith(f"mqtt://{expected_mqtt[name]}:${{MQTT_"), (name, mqtt)
+        else:
+            assert not mqtt, name
+    assert "POSTGRES_PASSWORD" in SERVICES["db-bootstrap"]["environment"]["PANTAU_DB_ADMIN_URL"]
+    # The broker reads the files mqtt-credentials writes, as the same user.
+    assert SERVICES["mqtt-credentials"]["user"] == "1883:1883"
+    assert "mosquitto-auth:/mosquitto/auth:ro" in SERVICES["mosquitto"]["volumes"]
+    assert "mosquitto-auth:/mosquitto/auth" in SERVICES["mqtt-credentials"]["volumes"]
+
+
+def test_compose_broker_refuses_anonymous_clients():
+    deployed = conf_settings((ROOT / "deploy/mosquitto/mosquitto.conf").read_text())
+    assert deployed["allow_anonymous"] == "false"
+    assert deployed["password_file"] == "/mosquitto/auth/passwd"
+    assert deployed["acl_file"] == "/mosquitto/auth/acl"
+    local = conf_settings(BrokerConfig(port=1, directory=Path("/x")).render())
+    assert local["allow_anonymous"] == "false"
+    assert local["per_listener_settings"] == deployed["per_listener_settings"] == "false"
+
+
+def test_env_example_holds_placeholders_only():
+    """Every secret in .env.example is a placeholder, which production refuses."""
+    example = dict(
+        re.findall(r"^([A-Z_][A-Z0-9_]*)=(.*)$", (ROOT / ".env.example").read_text(), re.M)
+    )
+    secrets = {k: v for k, v in example.items() if k.endswith("PASSWORD")}
+    assert len(secrets) == 9
+    assert all(is_placeholder(v) for v in secrets.values())
 
 
 def test_compose_validates(tmp_path):
@@ -149,4 +210,4 @@ def test_compose_validates(tmp_path):
     assert result.returncode == 0, result.stderr
     resolved = yaml.safe_load(result.stdout)["services"]
     assert set(resolved) == set(SERVICES)
-    assert resolved["grafana-db-user"]["command"] == ["dashboards", "db-user"]
+    assert resolved["db-bootstrap"]["command"] == ["db", "bootstrap"]
