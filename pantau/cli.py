@@ -33,7 +33,8 @@ Typical first run on a development machine:
   pantau stack up          start a private Mosquitto + PostgreSQL/TimescaleDB
                            (installs them if missing)
   pantau db migrate        create or update the schema
-  pantau registry load     load the Jepara fleet (zones and sensors)
+  pantau registry load     load the Jepara fleet (zones and sensors; each sensor gets a
+                           broker account allowed its own topics only)
   pantau ingest &          subscribe and store readings
   pantau simulate          publish simulated sensor readings
   pantau process           offline sensors, alarms, waste, air (ISPU) and tourism figures
@@ -42,7 +43,7 @@ or all of that at once:  pantau demo
 
 Connection settings come from PANTAU_DATABASE_URL and PANTAU_MQTT_URL, or, when those are not
 set, from the local stack started by `pantau stack up` (its state is in PANTAU_STATE_DIR,
-default .pantau/).
+default .pantau/): each command then connects with its own login and broker account.
 """
 
 
