@@ -6,6 +6,7 @@ plus acknowledging alarms), whatever login the URL names, so a bug in a route ca
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +18,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from api import problems
+from api.admission import Admission
 from api.deps import KeyCache
 from api.routes import air, events, meta, sensors, tourism, waste
 from pantau.settings import ApiSettings
@@ -33,6 +35,12 @@ created with `pantau api key create --name NAME --role ROLE`. Roles: `dlh` (wast
 **Conventions.** Times are ISO 8601 with their offset, in WIB (UTC+7). Lists are pages
 (`limit`, `offset`, at most `PANTAU_API_MAX_PAGE` items) and come as CSV with `?format=csv` or
 `Accept: text/csv`. Errors are RFC 9457 problem details (`application/problem+json`).
+
+**Limits.** Each caller (an API key; without a valid key, the client address) has a token
+bucket: `PANTAU_API_RATE_PER_S` requests a second on average, bursts of `PANTAU_API_RATE_BURST`,
+per server process; over it: 429 with `Retry-After` (seconds). A URL (path and query) longer
+than `PANTAU_API_MAX_URL_BYTES`: 414. A request body larger than `PANTAU_API_MAX_BODY_BYTES`:
+413 (no endpoint takes a body). A setting of 0 turns its limit off.
 """
 
 TAGS = [
@@ -44,7 +52,8 @@ TAGS = [
 ]
 
 
-def create_app(settings: ApiSettings) -> FastAPI:
+def create_app(settings: ApiSettings, clock: Callable[[], int] = time.monotonic_ns) -> FastAPI:
+    """The app; ``clock`` (monotonic nanoseconds) times the rate limit's buckets."""
     role = sql.SQL("SET ROLE {}").format(sql.Identifier(settings.db_role))
 
     async def configure(conn: AsyncConnection[DictRow]) -> None:
@@ -92,6 +101,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
             )
         return await call_next(request)
 
+    # Added last, so outermost: a refused request costs no routing and no query (but its key's
+    # lookup, cached).
+    app.add_middleware(Admission, settings=settings, key_cache=app.state.keys, clock=clock)
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = document(
@@ -116,7 +129,8 @@ EVERY_ROLE = frozenset({"/v1/zones"})
 
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAPI document as the API behaves: errors as problem details, keys, 401 and 403."""
+    """The OpenAPI document as the API behaves: errors as problem details, keys, 401 and 403,
+    and the limits every request is held to (429, 414, 413)."""
     components = schema.setdefault("components", {})
     components.setdefault("schemas", {})["Problem"] = {
         "type": "object",
@@ -145,6 +159,7 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
                     response["content"] = content
             if "422" in responses:
                 responses["422"]["description"] = "Invalid request"
+            responses.update(limit_responses(content))
             if path in PUBLIC:
                 continue
             operation["security"] = [{"ApiKey": []}]
@@ -155,3 +170,21 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
                     "content": content,
                 }
     return schema
+
+
+def limit_responses(content: dict[str, Any]) -> dict[str, Any]:
+    """What the request limits answer (``api/admission.py``), on every operation."""
+    return {
+        "413": {"description": "Request body over PANTAU_API_MAX_BODY_BYTES", "content": content},
+        "414": {"description": "URL over PANTAU_API_MAX_URL_BYTES", "content": content},
+        "429": {
+            "description": "Over the caller's rate (PANTAU_API_RATE_PER_S, PANTAU_API_RATE_BURST)",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds until the caller may send again",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+            "content": content,
+        },
+    }

@@ -73,7 +73,8 @@ Conn = Annotated[AsyncConnection[DictRow], Depends(connection)]
 Settings = Annotated[ApiSettings, Depends(settings_of)]
 
 
-def _presented_key(request: Request) -> str | None:
+def presented_key(request: Request) -> str | None:
+    """The key the request presents (X-API-Key, else Authorization: Bearer), unverified."""
     key = request.headers.get("x-api-key")
     if key:
         return key
@@ -82,29 +83,38 @@ def _presented_key(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
+async def verified(
+    cache: KeyCache, conn: AsyncConnection[DictRow], presented: str
+) -> Caller | None:
+    """The caller whose key ``presented`` is, from ``cache`` or else looked up (and cached);
+    None when the key is malformed, unknown or revoked."""
+    cached, who = cache.get(presented)
+    if cached:
+        return who
+    parsed = keys.parse(presented)
+    if parsed is not None:
+        cur = await conn.execute(
+            "SELECT name, role, secret_sha256, revoked_at FROM api_keys WHERE key_id = %s",
+            (parsed[0],),
+        )
+        row = await cur.fetchone()
+        if row and row["revoked_at"] is None and keys.matches(parsed[1], row["secret_sha256"]):
+            who = Caller(parsed[0], row["name"], row["role"])
+    cache.put(presented, who)
+    return who
+
+
 async def caller(request: Request, conn: Conn) -> Caller:
     """The caller's key, verified; 401 when missing, malformed, unknown or revoked."""
     challenge = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
-    presented = _presented_key(request)
+    presented = presented_key(request)
     if presented is None:
         raise Problem(
             401, "send an API key in the X-API-Key header (or Authorization: Bearer <key>); "
             "an administrator creates one with `pantau api key create`", headers=challenge,
         )  # fmt: skip
     cache: KeyCache = request.app.state.keys
-    cached, who = cache.get(presented)
-    if not cached:
-        who = None
-        parsed = keys.parse(presented)
-        if parsed is not None:
-            cur = await conn.execute(
-                "SELECT name, role, secret_sha256, revoked_at FROM api_keys WHERE key_id = %s",
-                (parsed[0],),
-            )
-            row = await cur.fetchone()
-            if row and row["revoked_at"] is None and keys.matches(parsed[1], row["secret_sha256"]):
-                who = Caller(parsed[0], row["name"], row["role"])
-        cache.put(presented, who)
+    who = await verified(cache, conn, presented)
     if who is None:
         raise Problem(
             401, "the API key is not valid (malformed, unknown or revoked); ask an administrator "

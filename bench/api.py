@@ -14,7 +14,8 @@ What it does:
    width built from them in SQL, ``latest`` filled, and ``pantau process`` run once (see
    ``bench/api_data.py``). How long loading took is reported.
 2. Server. The real ``pantau api`` (uvicorn, default settings: one process, a pool of up to 10
-   database connections) on a free port of 127.0.0.1, with an admin key.
+   database connections; but the per-caller rate limit off, as the load exceeds it with one
+   key, see ``bench/api_server.py``) on a free port of 127.0.0.1, with an admin key.
 3. Load. Five request kinds, round-robin, sent open-loop at a fixed total rate (default
    200 req/s) from client threads on keep-alive connections (``bench/api_load.py``); latency
    runs from each request's due time to the end of its response (no coordinated omission),

@@ -50,6 +50,10 @@ def api_server(database_url: str, log: Path, env: dict[str, str] | None = None) 
         "PANTAU_DATABASE_URL": database_url,
         "PANTAU_API_HOST": "127.0.0.1",
         "PANTAU_API_PORT": str(port),
+        # The load sends up to --rate requests/s (default 200) with one key, above the default
+        # per-caller rate (PANTAU_API_RATE_PER_S, 50/s): the limit is off, so that the run
+        # measures serving requests, not refusing them with 429. ``env`` may set it again.
+        "PANTAU_API_RATE_PER_S": "0",
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(

@@ -317,7 +317,7 @@ class ApiSettings(CommonSettings):
         "address) may make on average, per server process; more: 429. 0: no rate limit.",
     )
     rate_burst: int = Field(
-        2000, ge=1, description="Requests a caller may make at once before the rate applies."
+        200, ge=1, description="Requests a caller may make at once before the rate applies."
     )
     max_body_bytes: int = Field(
         16_384, ge=0, description="Largest request body; larger: 413. 0: no limit."

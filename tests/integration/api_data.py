@@ -94,6 +94,8 @@ def api_data(stack: StackState) -> Iterator[ApiData]:
 
 @pytest.fixture(scope="session")
 def api_client(api_data: ApiData) -> Iterator[TestClient]:
-    app = create_app(ApiSettings(database_url=api_data.url))
+    # Rate limit off: the content tests send hundreds of requests per key at machine speed;
+    # test_api_limits.py tests the limits.
+    app = create_app(ApiSettings(database_url=api_data.url, rate_per_s=0))
     with TestClient(app) as client:
         yield client

@@ -51,7 +51,8 @@ def test_up_twice_status_down_then_up_again(stack_env, stack):
     assert f"export PANTAU_STATE_DIR={state_dir}" in first.stdout
     secrets = json.loads((state_dir / "secrets.json").read_text())
     passwords = [pw for group in ("database", "mqtt") for pw in secrets[group].values()]
-    assert len(passwords) == 9 and all(len(pw) >= 32 for pw in passwords)
+    assert len(passwords) == 9
+    assert all(len(pw) >= 32 for pw in passwords)
     # The output names the URLs but shows no password; `stack url` prints one on request.
     assert "***@127.0.0.1" in first.stdout
     assert not any(pw in first.stdout + first.stderr for pw in passwords)
