@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench-ingest bench-simulate bench-processing bench-detection bench-api stack-up stack-down clean
+.PHONY: demo test lint typecheck pytest bench-ingest bench-simulate bench-processing bench-detection bench-api bench-soak bench-chaos stack-up stack-down clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -58,6 +58,20 @@ bench-simulate: $(STAMP)
 # a smoke run). Writes bench/results/api-*.json.
 bench-api: $(STAMP)
 	$(BIN)/python -m bench.api $(BENCH_ARGS)
+
+# Soak drill: a scaled Jepara fleet (10,000 devices) at half the capacity measured first, for
+# an hour; worker RSS and lag sampled every 10 s; PASS when nothing is lost and RSS never rises
+# 10 % above its post-warm-up value (about 62 minutes and 10 GB of database;
+# BENCH_ARGS="--minutes 5" for a short run). Writes bench/results/soak-*.json.
+bench-soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(BENCH_ARGS)
+
+# Chaos drill: 1,000,000 readings in 100-reading gateway messages while the ingest worker is
+# SIGKILLed every 5 s, the broker restarted once and the database once; PASS when raw and every
+# rollup width hold each reading exactly once (about a minute; BENCH_ARGS="--readings 50000"
+# for a short run). Writes bench/results/chaos-*.json.
+bench-chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos $(BENCH_ARGS)
 
 stack-up: $(STAMP)
 	$(BIN)/pantau stack up
