@@ -138,6 +138,18 @@ def duplicate_key(payload: bytes, doc: Any) -> str | None:
     return None
 
 
+def _duplicate_key_problem(payload: bytes, doc: Any) -> Problem | None:
+    try:
+        key = duplicate_key(payload, doc)
+    except RecursionError:
+        # orjson parses up to 1,024 levels, Python's parser fewer: a payload nested that deep is
+        # no sensor's (SenML needs two levels), so it is refused rather than checked.
+        return Problem(BAD_STRUCTURE, "nested too deeply (sensor payloads need 2 levels)")
+    if key is None:
+        return None
+    return Problem(DUPLICATE_KEY, f"key {key!r} appears twice in one object")
+
+
 def is_senml(doc: list[Any]) -> bool:
     """Whether a JSON array is a SenML pack rather than a gateway's array of objects."""
     first = doc[0] if doc else None
@@ -159,8 +171,8 @@ def decode(payload: bytes, *, max_bytes: int, max_readings: int, now_ms: int) ->
     except orjson.JSONDecodeError as exc:
         out.problems.append(Problem(MALFORMED, f"not JSON: {exc}"[:200]))
         return out
-    if (key := duplicate_key(payload, doc)) is not None:
-        out.problems.append(Problem(DUPLICATE_KEY, f"key {key!r} appears twice in one object"))
+    if (problem := _duplicate_key_problem(payload, doc)) is not None:
+        out.problems.append(problem)
         return out
     if isinstance(doc, dict):
         _decode_object(doc, out, max_readings)

@@ -17,6 +17,7 @@ import psycopg
 from ingest.batch import Batch, Columns, Message, RejectRow
 from ingest.dberrors import is_transient
 from ingest.decode import decode
+from ingest.decoded import MALFORMED
 from ingest.registry import Registry
 from ingest.topic import parse_topic
 from ingest.writer import Readings, Writer
@@ -86,12 +87,19 @@ class Pipeline:
                 index, KIND_MISMATCH, f"sensor is a {entry.kind}, topic says {parsed.kind}"
             )
             return
-        decoded = decode(
-            payload,
-            max_bytes=self.limits.max_payload_bytes,
-            max_readings=self.limits.max_readings_per_message,
-            now_ms=received_ms,
-        )
+        try:
+            decoded = decode(
+                payload,
+                max_bytes=self.limits.max_payload_bytes,
+                max_readings=self.limits.max_readings_per_message,
+                now_ms=received_ms,
+            )
+        except Exception as exc:
+            # A payload the decoder cannot handle is a bug to fix, logged as such, and still a
+            # recorded reject: otherwise the broker would redeliver it to every restart.
+            logger.exception("decoding a message on %s failed; it is rejected", topic)
+            self.batch.reject(index, MALFORMED, f"could not be decoded ({type(exc).__name__})")
+            return
         for problem in decoded.problems:
             self.batch.reject(index, problem.reason, problem.detail, problem.metric)
         metric_ids = self.registry.metric_ids
