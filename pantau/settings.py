@@ -12,14 +12,20 @@ Settings objects are built in entry points, never at import time.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from pantau.errors import ConfigError
 
@@ -27,6 +33,36 @@ if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
 
 STATE_FILE = "stack.json"
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """Secrets from files: ``<VARIABLE>_FILE`` names a file holding ``<VARIABLE>``'s value, as
+    Docker and Kubernetes secrets are mounted (read when ``<VARIABLE>`` itself is not set; one
+    trailing newline is dropped)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything is done in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = str(self.config.get("env_prefix", ""))
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            if field.annotation is not SecretStr and SecretStr not in get_args(field.annotation):
+                continue
+            alias = field.validation_alias
+            variable = alias if isinstance(alias, str) else (prefix + name).upper()
+            path = os.environ.get(variable + "_FILE")
+            if not path or variable in os.environ:
+                continue
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(
+                    f"{variable}_FILE names {path}, which cannot be read ({exc.strerror})",
+                    f"point {variable}_FILE at the secret's file, or set {variable} instead",
+                ) from None
+            values[variable if isinstance(alias, str) else name] = text.removesuffix("\n")
+        return values
 
 
 class CommonSettings(BaseSettings):
@@ -39,6 +75,24 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
     db_service: ClassVar[str] = "owner"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            SecretFiles(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
     mqtt_service: ClassVar[str] = "admin"
 
     state_dir: Path = Field(

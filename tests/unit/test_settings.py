@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pantau.errors import ConfigError
-from pantau.settings import IngestSettings, MqttEndpoint, mask_url
+from pantau.settings import (
+    BootstrapSettings,
+    IngestSettings,
+    MqttEndpoint,
+    SimulateSettings,
+    mask_url,
+)
 
 
 def test_mask_url_hides_passwords_only():
@@ -41,3 +49,25 @@ def test_no_url_and_no_stack_explains(monkeypatch, tmp_path):
     with pytest.raises(ConfigError, match="no local stack state") as info:
         IngestSettings().resolved_database_url()
     assert "pantau stack up" in info.value.fix
+
+
+def test_secrets_come_from_files_named_by_a_file_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url_file, password_file = tmp_path / "url", tmp_path / "pw"
+    url_file.write_text("postgresql://u:from-a-file-31@db/pantau\n")
+    password_file.write_text("device-secret-77")
+    monkeypatch.setenv("PANTAU_DATABASE_URL_FILE", str(url_file))
+    monkeypatch.setenv("PANTAU_SIM_PASSWORD_FILE", str(password_file))
+    monkeypatch.setenv("PANTAU_DB_OWNER_PASSWORD_FILE", str(password_file))
+    sim = SimulateSettings()
+    assert sim.database_url is not None
+    assert sim.database_url.get_secret_value() == "postgresql://u:from-a-file-31@db/pantau"
+    assert sim.password.get_secret_value() == "device-secret-77"
+    assert BootstrapSettings().owner_password.get_secret_value() == "device-secret-77"
+    # The variable itself wins over its _FILE; a file that cannot be read is a clear error.
+    monkeypatch.setenv("PANTAU_SIM_PASSWORD", "from-the-environment")
+    assert SimulateSettings().password.get_secret_value() == "from-the-environment"
+    monkeypatch.setenv("PANTAU_DATABASE_URL_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match=r"PANTAU_DATABASE_URL_FILE names .*cannot be read"):
+        IngestSettings()
