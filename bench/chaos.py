@@ -42,21 +42,19 @@ import psycopg
 
 from bench.drills import (
     DrillPublisher,
-    code_version,
     count_readings,
     reap,
+    run_drill,
     say,
     spawn_worker,
     utc_stamp,
     wait_until,
-    write_report,
 )
-from bench.procs import machine
 from bench.stack import fresh_database
 from bench.workers import WorkerProcess, wait_subscribed
 from bench.workloads import now_ms
 from pantau.registry.fleet import Fleet, parse_fleet
-from pantau.stack.local import LocalStack, temporary_stack
+from pantau.stack.local import LocalStack
 from processing.anomalies import Params
 from processing.detect import KIND_NAMES, State, detect
 from processing.rules import metric_rules
@@ -578,23 +576,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate=args.rate,
         kill_every_s=args.kill_every,
     )
-    host = machine()  # the load average before the drill
-    say(f"starting a private broker and database (fsync {'on' if args.fsync else 'off'})")
-    with temporary_stack("pantau-chaos-", fsync=args.fsync) as local:
-        state = local.read_state()
-        assert state is not None
-        scratch = Path(state.state_dir) / "chaos"
-        scratch.mkdir()
-        result = run_chaos(local, config, scratch)
-    print(render(result))
-    report = asdict(result) | {
-        "passed": result.passed,
-        "fsync": args.fsync,
-        "machine": host,
-        "code": code_version(),
-    }
-    say(f"written to {write_report('chaos', result.started_utc, report)}")
-    return 0 if result.passed else 1
+    return run_drill(
+        "chaos", args.fsync, lambda local, scratch: run_chaos(local, config, scratch), render
+    )
 
 
 if __name__ == "__main__":

@@ -13,24 +13,27 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 import time
 import urllib.request
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from bench.ingest import code_version
+from bench.procs import machine
 from bench.workers import WorkerProcess, worker_env
 from pantau.settings import MqttEndpoint
+from pantau.stack.local import LocalStack, temporary_stack
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 STARTED = time.monotonic()
@@ -224,26 +227,42 @@ def wait_until(
     return True
 
 
-def code_version() -> str:
-    """The commit this tree is at, and whether tracked files differ from it (read-only git)."""
-    git = ["git", "--no-optional-locks", "-C", str(Path(__file__).resolve().parent.parent)]
-    head = subprocess.run(
-        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    changed = subprocess.run(
-        [*git, "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.splitlines()
-    if not head:
-        return "unknown (not a git checkout)"
-    return f"commit {head}" + (f" + uncommitted changes in {len(changed)} files" if changed else "")
-
-
 def write_report(kind: str, started_utc: str, report: dict[str, Any]) -> Path:
     """``bench/results/<kind>-<UTC time>.json``."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{kind}-{started_utc.replace(':', '').replace('-', '')}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     return path
+
+
+class DrillResult(Protocol):
+    @property
+    def passed(self) -> bool: ...
+
+    @property
+    def started_utc(self) -> str: ...
+
+
+R = TypeVar("R", bound=DrillResult)
+
+
+def run_drill(
+    kind: str, fsync: bool, run: Callable[[LocalStack, Path], R], render: Callable[[R], str]
+) -> int:
+    """A drill's command: a private stack, ``run`` on it, the figures printed and written to
+    ``bench/results/<kind>-<time>.json``; exit status 0 when it passed."""
+    host = machine()  # the load average before the drill
+    say(f"starting a private broker and database (fsync {'on' if fsync else 'off'})")
+    with temporary_stack(f"pantau-{kind}-", fsync=fsync) as local:
+        scratch = local.state_dir / kind
+        scratch.mkdir()
+        result = run(local, scratch)
+    print(render(result))
+    report = asdict(result) | {  # type: ignore[call-overload]
+        "passed": result.passed,
+        "fsync": fsync,
+        "machine": host,
+        "code": code_version(),
+    }
+    say(f"written to {write_report(kind, result.started_utc, report)}")
+    return 0 if result.passed else 1

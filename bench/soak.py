@@ -46,21 +46,20 @@ import psycopg
 
 from bench.drills import (
     DrillPublisher,
-    code_version,
     reap,
     rss_mib,
+    run_drill,
     say,
     scrape_metrics,
     spawn_worker,
     utc_stamp,
     wait_until,
-    write_report,
 )
-from bench.procs import cpu_seconds, machine
+from bench.procs import cpu_seconds
 from bench.stack import fresh_database
 from bench.workers import WorkerProcess, WorkerStats, wait_subscribed
 from pantau.registry.fleet import Fleet, load_fleet
-from pantau.stack.local import StackState, temporary_stack
+from pantau.stack.local import LocalStack, StackState
 from pantau.stack.processes import free_port
 from simulators.fleet import FleetSimulator
 from simulators.payloads import Message
@@ -528,23 +527,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         capacity_s=args.capacity_s,
         sample_s=args.sample_s,
     )
-    host = machine()  # the load average before the drill
-    say(f"starting a private broker and database (fsync {'on' if args.fsync else 'off'})")
-    with temporary_stack("pantau-soak-", fsync=args.fsync) as local:
-        state = local.read_state()
-        assert state is not None
-        scratch = Path(state.state_dir) / "soak"
-        scratch.mkdir()
-        result = run_soak(state, config, scratch)
-    print(render(result))
-    report = asdict(result) | {
-        "passed": result.passed,
-        "fsync": args.fsync,
-        "machine": host,
-        "code": code_version(),
-    }
-    say(f"written to {write_report('soak', result.started_utc, report)}")
-    return 0 if result.passed else 1
+    return run_drill(
+        "soak", args.fsync, lambda local, scratch: run_soak(_state(local), config, scratch), render
+    )
+
+
+def _state(local: LocalStack) -> StackState:
+    state = local.read_state()
+    assert state is not None
+    return state
 
 
 if __name__ == "__main__":

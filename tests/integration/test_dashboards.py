@@ -137,9 +137,9 @@ def test_the_grafana_role_reads_no_keys_no_payloads_and_writes_nothing(api_data)
             conn.execute("UPDATE alarms SET state = 'cleared'")
 
 
-def as_login(url: str, user: str) -> str:
+def as_login(url: str, user: str, password: str) -> str:
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=f"{user}@{parts.hostname}:{parts.port}"))
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port}"))
 
 
 def test_db_user_makes_a_read_only_login_grafana_can_check_with(api_data):
@@ -160,12 +160,12 @@ def test_db_user_makes_a_read_only_login_grafana_can_check_with(api_data):
                 "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (login,)
             ).fetchone()
         assert secret.startswith("SCRAM-SHA-256$")  # never the password in clear
-        with psycopg.connect(as_login(api_data.url, login)) as conn:
+        with psycopg.connect(as_login(api_data.url, login, "2")) as conn:
             assert conn.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
         # Grafana's own login runs every query, without switching roles.
         grafana = run_pantau(
             "dashboards", "check", "--at", END, "--role", "none",
-            env=pantau_env(PANTAU_DATABASE_URL=as_login(api_data.url, login)),
+            env=pantau_env(PANTAU_DATABASE_URL=as_login(api_data.url, login, "2")),
         )  # fmt: skip
         assert grafana.returncode == 0, grafana.stdout + grafana.stderr
     finally:
@@ -182,4 +182,4 @@ def test_db_user_refuses_the_owner(api_data):
     )
     result = run_pantau("dashboards", "db-user", env=env)
     assert result.returncode == 2
-    assert "give Grafana a login of its own" in result.stderr
+    assert "give each service a login of its own, never a superuser" in result.stderr
