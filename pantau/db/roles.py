@@ -163,8 +163,38 @@ def bootstrap(admin_url: str, database: str, passwords: dict[str, str]) -> list[
         )
     with connect(with_database(admin_url, database), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        moved = hand_over(conn)
+        if moved:
+            done.append(f"{moved} tables, views and sequences handed over to {OWNER}")
     done.append(f"database {database} owned by {OWNER}, extension timescaledb")
     return done
+
+
+# Relations of the public schema owned by the login running this (a superuser), except the
+# sequences of identity columns, which follow their table.
+_SUPERUSER_OWNED = """
+SELECT c.relname, c.relkind FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.objid = c.oid AND d.classid = 'pg_class'::regclass
+                    AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0)
+ORDER BY c.relname"""
+_ALTER = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
+
+
+def hand_over(conn: Conn) -> int:
+    """Give the owner what a superuser made in the public schema (a database migrated before
+    the owner existed); returns how many relations moved. A hypertable takes its chunks along."""
+    rows = conn.execute(_SUPERUSER_OWNED).fetchall()
+    for name, kind in rows:
+        conn.execute(
+            sql.SQL("ALTER " + _ALTER[kind] + " {} OWNER TO {}").format(
+                sql.Identifier("public", name), sql.Identifier(OWNER)
+            )
+        )
+    return len(rows)
 
 
 def check_runtime_login(url: str, environment: str) -> None:

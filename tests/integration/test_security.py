@@ -8,11 +8,13 @@ that can do its job (a real worker and a real processing run under it) and nothi
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -23,7 +25,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pantau import mqttauth
 from pantau.credentials import registered_devices
 from pantau.db.connect import connect
-from pantau.db.roles import LOGINS, OWNER
+from pantau.db.migrate import migrate
+from pantau.db.roles import LOGINS, OWNER, bootstrap
 from pantau.db.scratch import with_database
 from pantau.monitor.job import Job
 from pantau.mqttauth import Device
@@ -293,3 +296,41 @@ def test_the_ingest_login_runs_a_real_worker_and_the_processing_job(stack, db_ur
 def _admin(stack: StackState) -> tuple[str | None, str | None]:
     endpoint = MqttEndpoint.parse(stack.mqtt_url)
     return endpoint.username, endpoint.password
+
+
+def test_bootstrap_hands_a_database_migrated_by_a_superuser_to_the_owner(stack, db_url):
+    """An installation migrated before the owner existed (tables owned by the superuser)
+    upgrades: bootstrap gives the owner its tables, and the owner migrates from then on."""
+    database = db_url.rsplit("/", 1)[1]
+    owned = (
+        "SELECT count(*) FILTER (WHERE r.rolname = 'pantau_owner'), count(*) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_roles r ON r.oid = c.relowner "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'S')"
+    )
+    with connect(db_url) as conn:  # a reading, so that the hypertable has a chunk
+        load_into(conn, load_fleet())
+        conn.execute(
+            "INSERT INTO readings (sensor_key, metric_id, ts, value) SELECT min(sensor_key), "
+            "(SELECT metric_id FROM metrics WHERE name = 'fill_pct'), now(), 50 FROM sensors"
+        )
+        conn.commit()
+    before = rows(db_url, owned)[0]
+    assert before[0] == 0  # the scratch database was migrated by the superuser
+    store = json.loads((Path(stack.state_dir) / "secrets.json").read_text())["database"]
+    done = bootstrap(with_database(stack.database_url, "postgres"), database, store)
+    assert any("handed over to pantau_owner" in line for line in done)
+    after = rows(db_url, owned)[0]
+    assert after[0] == after[1] == before[1] > 20
+    assert bootstrap(with_database(stack.database_url, "postgres"), database, store)[-1].startswith(
+        "database"
+    )  # the second time there is nothing left to hand over
+    owner = login(stack, "owner", db_url)
+    assert migrate(owner) == []  # up to date, and the owner may check that
+    with psycopg.connect(owner) as conn:  # and may alter its tables, as a migration would
+        conn.execute("COMMENT ON TABLE readings IS 'raw readings'")
+    with psycopg.connect(db_url) as conn:  # the hypertable's chunks went along
+        chunk_owners = conn.execute(
+            "SELECT DISTINCT r.rolname FROM timescaledb_information.chunks ch "
+            "JOIN pg_class c ON c.relname = ch.chunk_name JOIN pg_roles r ON r.oid = c.relowner"
+        ).fetchall()
+    assert chunk_owners == [("pantau_owner",)]
