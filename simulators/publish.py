@@ -63,13 +63,28 @@ class _Window:
         self.limit = limit
         self.sent = 0
         self.acked = 0
+        self.refused = 0  # PUBACKs with a failure reason code (MQTT 5), e.g. not authorised
+        self.refusal = ""
         self.wait_s = 0.0  # time spent waiting for PUBACKs
         self._cond = threading.Condition()
 
-    def on_ack(self, *_: Any) -> None:
+    def on_ack(self, client: Any, userdata: Any, mid: int, reason: ReasonCode, props: Any) -> None:
         with self._cond:
             self.acked += 1
+            if reason.is_failure:
+                self.refused += 1
+                self.refusal = str(reason)
             self._cond.notify_all()
+
+    def check_refused(self) -> None:
+        """Raise when the broker refused messages: a simulation it dropped is no simulation."""
+        if self.refused:
+            raise ConfigError(
+                f"the broker refused {self.refused:,} of {self.sent:,} messages ({self.refusal})",
+                "an account may publish only the topics of registered sensors: load the fleet "
+                "being simulated (`pantau simulate --write-fleet FILE`, `pantau registry load "
+                "FILE`), which also gives its sensors broker accounts on the local stack",
+            )
 
     def wait_room(self) -> None:
         if self.sent - self.acked < self.limit:
@@ -170,6 +185,7 @@ class MqttSink:
             )
         self.client.disconnect()
         self.client.loop_stop()
+        self.window.check_refused()
 
 
 class PerDeviceSink:
@@ -235,6 +251,7 @@ class PerDeviceSink:
         if not self.window.drain(timeout_s):
             logger.warning("%d messages unacknowledged at exit", self.sent - self.acked)
         self._stop_all()
+        self.window.check_refused()
 
 
 def _announce(ready: threading.Event, status_topic: str) -> Any:

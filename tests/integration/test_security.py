@@ -34,7 +34,7 @@ from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
 from pantau.settings import MqttEndpoint, ProcessSettings
 from pantau.stack.local import StackState
-from tests.services import device_accounts, start_worker, wait_for
+from tests.services import device_accounts, pantau_env, run_pantau, start_worker, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -334,3 +334,18 @@ def test_bootstrap_hands_a_database_migrated_by_a_superuser_to_the_owner(stack, 
             "JOIN pg_class c ON c.relname = ch.chunk_name JOIN pg_roles r ON r.oid = c.relowner"
         ).fetchall()
     assert chunk_owners == [("pantau_owner",)]
+
+
+def test_the_simulator_says_when_the_broker_refuses_its_messages(stack, topic_root):
+    """A gateway publishing sensors the registry does not have: every message refused, and the
+    simulator says so and fails, instead of reporting a simulation nobody received."""
+    device_accounts(stack, topic_root, [Device("ONLY-THIS-ONE", "waste_bin")])
+    result = run_pantau(
+        "simulate", "--backfill", "0.02", "--start", "2026-11-27T00:00:00+07:00",
+        "--sensors", "5", "--faults", "0",
+        env=pantau_env(PANTAU_MQTT_URL=stack.mqtt_urls["simulator"], PANTAU_TOPIC_ROOT=topic_root),
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "error: the broker refused" in result.stderr
+    assert "Not authorized" in result.stderr
+    assert "pantau registry load" in result.stderr
