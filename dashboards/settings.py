@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
@@ -20,6 +21,8 @@ class GrafanaSettings(CommonSettings):
     """
 
     model_config = SettingsConfigDict(env_prefix="PANTAU_GRAFANA_", env_file=".env", extra="ignore")
+    # On the local stack, `check` runs as Grafana's own login (made by the stack's bootstrap).
+    db_service: ClassVar[str] = "grafana"
 
     url: str = Field("http://127.0.0.1:3000", description="Grafana's base URL, for push.")
     token: SecretStr = Field(
@@ -29,7 +32,7 @@ class GrafanaSettings(CommonSettings):
         "", description="host:port Grafana reaches the database at; default: the database URL's."
     )
     db_name: str = Field("", description="Database name; default: the database URL's.")
-    db_user: str = Field("grafana", description="Grafana's read-only database login.")
+    db_user: str = Field("pantau_grafana_user", description="Grafana's read-only database login.")
     db_password: SecretStr = Field(
         SecretStr(""), description="Its password (db-user sets it; push sends it to Grafana)."
     )
