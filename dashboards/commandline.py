@@ -1,4 +1,4 @@
-"""The actions and options of `pantau dashboards` (the command itself is in pantau/cli.py)."""
+"""The actions and options of `pantau dashboards` (its command: pantau/commands/dashboards.py)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ placeholder secrets and superuser logins."""
 from __future__ import annotations
 
 import json
+import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from pantau.db.scratch import with_database
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
 from pantau.stack.local import StackState
-from tests.services import device_accounts, pantau_env, run_pantau
+from tests.services import count_readings, device_accounts, pantau_env, run_pantau, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -50,15 +52,23 @@ def test_no_secret_reaches_a_log_an_output_or_help(stack, db_url, topic_root):
     ingest = run_pantau_background(
         "ingest", PANTAU_DATABASE_URL=ingest_db, PANTAU_MQTT_URL=stack.mqtt_urls["ingest"], **common
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(ingest.stdout.readline, "")))
+    reader.start()
     try:
+        wait_for(lambda: any("subscribed to" in line for line in lines), what="the worker")
         sim = run(
-            "simulate", "--backfill", "0.05", "--start", START, "--sensors", "20",
+            "simulate", "--backfill", "0.05", "--start", START, "--sensors", "20", "--faults", "0",
             PANTAU_MQTT_URL=stack.mqtt_urls["simulator"],
         )  # fmt: skip
-        assert "backfill: 0.05 simulated days" in sim
+        sent = int(re.search(r"messages, ([\d,]+) readings", sim)[1].replace(",", ""))  # type: ignore[index]
+        wait_for(lambda: count_readings(db_url) == sent, what=f"{sent} readings stored")
     finally:
         ingest.terminate()
-        out, _ = ingest.communicate(timeout=60)
+        ingest.wait(timeout=60)
+        reader.join(timeout=10)
+        ingest.stdout.close()
+    out = "".join(lines)
     outputs.append(out)
     assert "pantau-ingest:***@" in out  # the URL is named, its password masked
     assert " readings (" in out  # and it stored what the simulator sent
