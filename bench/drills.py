@@ -252,6 +252,7 @@ def run_drill(
     """A drill's command: a private stack, ``run`` on it, the figures printed and written to
     ``bench/results/<kind>-<time>.json``; exit status 0 when it passed."""
     host = machine()  # the load average before the drill
+    code = code_version()  # what runs is what was checked out at the start
     say(f"starting a private broker and database (fsync {'on' if fsync else 'off'})")
     with temporary_stack(f"pantau-{kind}-", fsync=fsync) as local:
         scratch = local.state_dir / kind
@@ -262,7 +263,7 @@ def run_drill(
         "passed": result.passed,
         "fsync": fsync,
         "machine": host,
-        "code": code_version(),
+        "code": code,
     }
     say(f"written to {write_report(kind, result.started_utc, report)}")
     return 0 if result.passed else 1

@@ -64,6 +64,24 @@ def device_accounts(stack: StackState, topic_root: str, devices: list[Device]) -
     return local_devices(local.store())[2]
 
 
+@pytest.fixture(scope="module")
+def private_stack(request: pytest.FixtureRequest) -> Iterator[LocalStack]:
+    """A stack of the test module's own, for drills that stop and restart its servers."""
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    with temporary_stack(f"pantau-{name}-") as local:
+        yield local
+
+
+@pytest.fixture
+def private_state(private_stack: LocalStack) -> StackState:
+    """The private stack with both servers running (a drill may have left one stopped), and
+    its state (the pids the state file records are current)."""
+    private_stack.up()
+    found = private_stack.read_state()
+    assert found is not None
+    return found
+
+
 def fresh_database(stack: StackState) -> contextlib.AbstractContextManager[str]:
     """A newly created and migrated database on ``stack``, dropped afterwards."""
     return scratch_database(stack.database_url, "t")

@@ -10,35 +10,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from bench.chaos import WIDTHS, ChaosConfig, run_chaos
 from bench.soak import SoakConfig, run_soak
-from pantau.stack.local import LocalStack, StackState, temporary_stack
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def drill_stack() -> Iterator[LocalStack]:
-    """A stack of its own: the chaos drill stops and starts its servers."""
-    with temporary_stack("pantau-drills-") as local:
-        yield local
-
-
-@pytest.fixture
-def state(drill_stack: LocalStack) -> StackState:
-    drill_stack.up()  # both parts running, and the pids the state file records current
-    found = drill_stack.read_state()
-    assert found is not None
-    return found
-
-
-def test_short_soak_stores_every_reading_and_samples_the_worker(state, tmp_path):
+def test_short_soak_stores_every_reading_and_samples_the_worker(private_state, tmp_path):
     config = SoakConfig(minutes=0.5, sensors=1_000, capacity_s=5, sample_s=3)
-    result = run_soak(state, config, tmp_path)
+    result = run_soak(private_state, config, tmp_path)
 
     assert result.rate_source == "measured"
     assert result.capacity is not None
@@ -60,9 +42,9 @@ def test_short_soak_stores_every_reading_and_samples_the_worker(state, tmp_path)
     assert result.worker.exit_code == 0
 
 
-def test_short_chaos_loses_and_doubles_nothing(drill_stack, state, tmp_path):
+def test_short_chaos_loses_and_doubles_nothing(private_stack, private_state, tmp_path):
     config = ChaosConfig(readings=30_000, per_message=100, sensors=50, rate=1_500, kill_every_s=3)
-    result = run_chaos(drill_stack, config, tmp_path)
+    result = run_chaos(private_stack, config, tmp_path)
 
     assert result.kills >= 3
     assert result.broker_restarts == 1

@@ -22,7 +22,7 @@ from ingest.worker import Worker
 from pantau.db.scratch import scratch_database
 from pantau.registry.fleet import parse_fleet
 from pantau.registry.load import load_into
-from pantau.stack.local import LocalStack, StackState, temporary_stack
+from pantau.stack.local import StackState
 from tests.services import Publisher, count_readings, pantau_env, start_worker, wait_for
 
 pytestmark = pytest.mark.integration
@@ -31,26 +31,11 @@ N_SENSORS = 50
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: 100k readings 10 s apart stay in the past
 
 
-@pytest.fixture(scope="module")
-def private_stack() -> Iterator[LocalStack]:
-    """A stack of its own: these drills stop and restart its servers."""
-    with temporary_stack("pantau-faults-") as local:
-        yield local
-
-
 @pytest.fixture
-def state(private_stack: LocalStack) -> StackState:
-    private_stack.up()  # a drill may have left a part stopped
-    found = private_stack.read_state()
-    assert found is not None
-    return found
-
-
-@pytest.fixture
-def drill_db(state: StackState) -> Iterator[str]:
+def drill_db(private_state: StackState) -> Iterator[str]:
     zones = [{"id": "Z", "name": "Z", "kind": "village", "lat": -6.5, "lon": 110.7}]
     sensors = [{"id": f"B{i:03d}", "kind": "waste_bin", "zone": "Z"} for i in range(N_SENSORS)]
-    with scratch_database(state.database_url, "drill") as url:
+    with scratch_database(private_state.database_url, "drill") as url:
         with psycopg.connect(url) as conn:
             load_into(conn, parse_fleet({"zones": zones, "sensors": sensors}))
         yield url
@@ -102,12 +87,12 @@ def spawn_worker(state: StackState, url: str, root: str, client_id: str) -> subp
         )
 
 
-def test_sigkill_the_worker_repeatedly_during_100k_readings(state, drill_db, topic_root):
+def test_sigkill_the_worker_repeatedly_during_100k_readings(private_state, drill_db, topic_root):
     messages, per_message = 10_000, 10
     client_id = f"drill-kill-{uuid.uuid4().hex[:6]}"
-    worker = spawn_worker(state, drill_db, topic_root, client_id)
+    worker = spawn_worker(private_state, drill_db, topic_root, client_id)
     time.sleep(1.0)  # let the first worker create its persistent session
-    publisher = Publisher(state.mqtt_url)
+    publisher = Publisher(private_state.mqtt_url)
     streaming = stream_in_background(publisher, topic_root, messages, per_message, rate_per_s=2000)
     kills = 0
     try:
@@ -116,7 +101,7 @@ def test_sigkill_the_worker_repeatedly_during_100k_readings(state, drill_db, top
             os.kill(worker.pid, signal.SIGKILL)
             worker.wait()
             kills += 1
-            worker = spawn_worker(state, drill_db, topic_root, client_id)
+            worker = spawn_worker(private_state, drill_db, topic_root, client_id)
         publisher.wait_all()
         expected = messages * per_message
         wait_for(
@@ -140,14 +125,14 @@ def test_sigkill_the_worker_repeatedly_during_100k_readings(state, drill_db, top
 
 
 def test_database_outage_loses_nothing_and_memory_stays_bounded(
-    private_stack, state, drill_db, topic_root, worker_factory
+    private_stack, private_state, drill_db, topic_root, worker_factory
 ):
     receive_maximum = 100
     running = worker_factory(
-        drill_db, topic_root, receive_maximum=receive_maximum, mqtt_url=state.mqtt_url
+        drill_db, topic_root, receive_maximum=receive_maximum, mqtt_url=private_state.mqtt_url
     )
     messages = 6_000
-    publisher = Publisher(state.mqtt_url)
+    publisher = Publisher(private_state.mqtt_url)
     streaming = stream_in_background(publisher, topic_root, messages, 1, rate_per_s=400)
     _, cluster = private_stack.parts()
     pending: list[int] = []
@@ -172,10 +157,12 @@ def test_database_outage_loses_nothing_and_memory_stays_bounded(
     assert max(pending) > 0
 
 
-def test_broker_restart_loses_nothing(private_stack, state, drill_db, topic_root, worker_factory):
-    running = worker_factory(drill_db, topic_root, mqtt_url=state.mqtt_url)
+def test_broker_restart_loses_nothing(
+    private_stack, private_state, drill_db, topic_root, worker_factory
+):
+    running = worker_factory(drill_db, topic_root, mqtt_url=private_state.mqtt_url)
     messages = 4_000
-    publisher = Publisher(state.mqtt_url)
+    publisher = Publisher(private_state.mqtt_url)
     streaming = stream_in_background(publisher, topic_root, messages, 1, rate_per_s=500)
     broker, _ = private_stack.parts()
     try:
@@ -191,22 +178,22 @@ def test_broker_restart_loses_nothing(private_stack, state, drill_db, topic_root
     running.shutdown()
 
 
-def test_redelivery_after_a_crash_between_commit_and_ack(state, drill_db, topic_root):
+def test_redelivery_after_a_crash_between_commit_and_ack(private_state, drill_db, topic_root):
     class CrashBeforeAck(Worker):
         def _ack(self, acks: list[tuple[int, int, int]]) -> None:
             """Committed, then gone before any PUBACK."""
 
     client_id = f"drill-ack-{uuid.uuid4().hex[:6]}"
     first = start_worker(
-        state, drill_db, topic_root, client_id=client_id, worker_class=CrashBeforeAck
+        private_state, drill_db, topic_root, client_id=client_id, worker_class=CrashBeforeAck
     )
-    publisher = Publisher(state.mqtt_url)
+    publisher = Publisher(private_state.mqtt_url)
     stream(publisher, topic_root, 1, 3, rate=1000)
     publisher.wait_all()
     wait_for(lambda: first.worker.counters.inserted == 3, what="the first commit")
     first.shutdown()
 
-    second = start_worker(state, drill_db, topic_root, client_id=client_id)
+    second = start_worker(private_state, drill_db, topic_root, client_id=client_id)
     wait_for(lambda: second.worker.counters.messages == 1, what="the redelivered message")
     counters = second.shutdown()
     publisher.close()
@@ -214,13 +201,15 @@ def test_redelivery_after_a_crash_between_commit_and_ack(state, drill_db, topic_
     assert count_readings(drill_db) == 3
 
 
-def test_three_workers_on_a_shared_subscription(state, drill_db, topic_root, worker_factory):
+def test_three_workers_on_a_shared_subscription(
+    private_state, drill_db, topic_root, worker_factory
+):
     workers = [
-        worker_factory(drill_db, topic_root, shared_group="drill", mqtt_url=state.mqtt_url)
+        worker_factory(drill_db, topic_root, shared_group="drill", mqtt_url=private_state.mqtt_url)
         for _ in range(3)
     ]
     messages = 9_000
-    publisher = Publisher(state.mqtt_url)
+    publisher = Publisher(private_state.mqtt_url)
     stream(publisher, topic_root, messages, 1, rate=5_000)
     publisher.wait_all()
     wait_for(lambda: count_readings(drill_db) == messages, timeout_s=120, what="every reading")
@@ -232,7 +221,7 @@ def test_three_workers_on_a_shared_subscription(state, drill_db, topic_root, wor
 
 
 @pytest.mark.parametrize("mqtt_version", ["3.1.1"])
-def test_mqtt_3_worker_keeps_the_guarantees(state, drill_db, topic_root, mqtt_version):
+def test_mqtt_3_worker_keeps_the_guarantees(private_state, drill_db, topic_root, mqtt_version):
     """The MQTT 3.1.1 worker connection (faster with paho): redelivery after a crash between
     commit and ack stores nothing new, and a shared group splits the load exactly."""
 
@@ -242,21 +231,21 @@ def test_mqtt_3_worker_keeps_the_guarantees(state, drill_db, topic_root, mqtt_ve
 
     client_id = f"drill-v3-{uuid.uuid4().hex[:6]}"
     first = start_worker(
-        state,
+        private_state,
         drill_db,
         topic_root,
         client_id=client_id,
         worker_class=CrashBeforeAck,
         mqtt_version=mqtt_version,
     )
-    publisher = Publisher(state.mqtt_url)
+    publisher = Publisher(private_state.mqtt_url)
     stream(publisher, topic_root, 1, 3, rate=1000)
     publisher.wait_all()
     wait_for(lambda: first.worker.counters.inserted == 3, what="the first commit")
     first.shutdown()
     group = [
         start_worker(
-            state,
+            private_state,
             drill_db,
             topic_root,
             client_id=f"{client_id}-{k}",
@@ -266,7 +255,7 @@ def test_mqtt_3_worker_keeps_the_guarantees(state, drill_db, topic_root, mqtt_ve
         for k in range(2)
     ]
     again = start_worker(
-        state, drill_db, topic_root, client_id=client_id, mqtt_version=mqtt_version
+        private_state, drill_db, topic_root, client_id=client_id, mqtt_version=mqtt_version
     )
     wait_for(lambda: again.worker.counters.messages == 1, what="the redelivered message")
     assert again.shutdown().inserted == 0
