@@ -86,8 +86,7 @@ class DrillPublisher:
             client_id=f"{client_prefix}-{uuid.uuid4().hex[:8]}",
             protocol=MQTTProtocolVersion.MQTTv5,
         )
-        if self.endpoint.username:
-            client.username_pw_set(self.endpoint.username, self.endpoint.password)
+        self.endpoint.configure(client)
         client.max_inflight_messages_set(window)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(min_delay=1, max_delay=2)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -204,9 +205,79 @@ def pantau_env(**extra: str) -> dict[str, str]:
 def connect_mqtt(client: mqtt.Client, url: str, keepalive: int = 60) -> None:
     """Connect ``client`` to the broker of ``url`` (``mqtt://[user:password@]host:port``)."""
     endpoint = MqttEndpoint.parse(url)
-    if endpoint.username:
-        client.username_pw_set(endpoint.username, endpoint.password)
+    endpoint.configure(client)
     client.connect(endpoint.host, endpoint.port, keepalive=keepalive)
+
+
+def login_url(stack: StackState, username: str | None = None, password: str | None = None) -> str:
+    """The stack's broker URL with this login (none: anonymous)."""
+    endpoint = MqttEndpoint.parse(stack.mqtt_url)
+    auth = (
+        "" if username is None else f"{quote(username, safe='')}:{quote(password or '', safe='')}@"
+    )
+    return f"mqtt://{auth}{endpoint.host}:{endpoint.port}"
+
+
+class ReasonClient:
+    """One MQTT 5 connection with the login of ``url`` that reports the broker's reason codes:
+    of its CONNACK, of each PUBACK and SUBACK; and the topics of what it receives."""
+
+    def __init__(self, url: str) -> None:
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"test-{uuid.uuid4().hex[:8]}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        self.lock = threading.Lock()
+        self.connack: list[int] = []
+        self.pubacks: dict[int, int] = {}
+        self.subacks: dict[int, list[int]] = {}
+        self.received: list[str] = []
+        self.client.on_connect = self._on_connect
+        self.client.on_publish = self._on_publish
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = lambda c, u, m: self.received.append(m.topic)
+        connect_mqtt(self.client, url)
+        self.client.loop_start()
+        wait_for(lambda: self.connack, what="CONNACK")
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        self.connack.append(int(rc.value))
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
+        with self.lock:
+            self.pubacks[mid] = int(rc.value)
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int, codes: Any, props: Any) -> None:
+        self.subacks[mid] = [int(c.value) for c in codes]
+
+    @property
+    def accepted(self) -> bool:
+        return self.connack == [0]
+
+    def publish_many(self, messages: list[tuple[str, str | bytes]]) -> list[int]:
+        """Publish at QoS 1; the PUBACKs' reason codes (0: accepted, 135: not authorised)."""
+        mids = []
+        for topic, payload in messages:
+            info = self.client.publish(topic, payload, qos=1)
+            assert info.rc == mqtt.MQTT_ERR_SUCCESS, (
+                f"paho refused to publish to {topic[:100]!r}: {mqtt.error_string(info.rc)}"
+            )
+            mids.append(info.mid)
+        wait_for(lambda: all(mid in self.pubacks for mid in mids), what="every PUBACK")
+        with self.lock:
+            return [self.pubacks.pop(mid) for mid in mids]
+
+    def publish(self, topic: str, payload: str | bytes) -> int:
+        return self.publish_many([(topic, payload)])[0]
+
+    def subscribe(self, topic: str) -> list[int]:
+        _, mid = self.client.subscribe(topic, qos=1)
+        return list(wait_for(lambda: self.subacks.get(mid), what="SUBACK"))
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
 
 
 @contextlib.contextmanager

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from pantau import mqttauth
 from pantau.credentials import registered_devices
@@ -34,7 +30,15 @@ from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
 from pantau.settings import MqttEndpoint, ProcessSettings
 from pantau.stack.local import StackState
-from tests.services import device_accounts, pantau_env, run_pantau, start_worker, wait_for
+from tests.services import (
+    ReasonClient,
+    device_accounts,
+    login_url,
+    pantau_env,
+    run_pantau,
+    start_worker,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,69 +47,12 @@ NO_SUBSCRIBERS = 16  # accepted, and nobody subscribes to it (MQTT 5 reason code
 TS = 1795828800  # 2026-11-21T00:00:00Z
 
 
-class Probe:
-    """One MQTT 5 connection that reports the broker's reason codes."""
-
-    def __init__(self, url: str, username: str | None, password: str | None) -> None:
-        endpoint = MqttEndpoint.parse(url)
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=f"probe-{uuid.uuid4().hex[:8]}",
-            protocol=MQTTProtocolVersion.MQTTv5,
-        )
-        if username is not None:
-            self.client.username_pw_set(username, password)
-        self.connack: list[int] = []
-        self.pubacks: dict[int, int] = {}
-        self.subacks: dict[int, list[int]] = {}
-        self.received: list[str] = []
-        self._event = threading.Event()
-        self.client.on_connect = self._on_connect
-        self.client.on_publish = self._on_publish
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = lambda c, u, m: self.received.append(m.topic)
-        self.client.connect(endpoint.host, endpoint.port)
-        self.client.loop_start()
-        wait_for(lambda: self.connack, what="CONNACK")
-
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
-        self.connack.append(int(rc.value))
-
-    def _on_publish(self, client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
-        self.pubacks[mid] = int(rc.value)
-
-    def _on_subscribe(self, client: Any, userdata: Any, mid: int, codes: Any, props: Any) -> None:
-        self.subacks[mid] = [int(c.value) for c in codes]
-
-    @property
-    def accepted(self) -> bool:
-        return self.connack == [0]
-
-    def publish(self, topic: str, payload: str) -> int:
-        """The PUBACK's reason code (0: accepted, 135: not authorised)."""
-        info = self.client.publish(topic, payload, qos=1)
-        return int(
-            wait_for(
-                lambda: self.pubacks.get(info.mid) is not None and [self.pubacks[info.mid]],
-                what="PUBACK",
-            )[0]
-        )
-
-    def subscribe(self, topic: str) -> list[int]:
-        _, mid = self.client.subscribe(topic, qos=1)
-        return list(wait_for(lambda: self.subacks.get(mid), what="SUBACK"))
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 @pytest.fixture
 def probes(stack: StackState) -> Iterator[Any]:
-    opened: list[Probe] = []
+    opened: list[ReasonClient] = []
 
-    def probe(username: str | None = None, password: str | None = None) -> Probe:
-        p = Probe(stack.mqtt_url, username, password)
+    def probe(username: str | None = None, password: str | None = None) -> ReasonClient:
+        p = ReasonClient(login_url(stack, username, password))
         opened.append(p)
         return p
 
@@ -202,8 +149,9 @@ def test_service_accounts_read_what_they_need_and_publish_nothing(stack, topic_r
     assert process.received == [telemetry + "/status"]
 
 
-def test_the_broker_reads_the_hashes_mosquitto_passwd_writes(stack, tmp_path):
-    # The same PBKDF2-SHA512 scheme both ways: our verifier accepts mosquitto_passwd's hash.
+def test_our_verifier_reads_the_hashes_mosquitto_passwd_writes(tmp_path):
+    # The same PBKDF2-SHA512 scheme both ways: the broker reads our hashes (every login in this
+    # file), and our verifier reads mosquitto_passwd's.
     path = tmp_path / "passwd"
     path.touch()
     subprocess.run(["mosquitto_passwd", "-b", str(path), "dev-1", "s3cret word"], check=True)
@@ -269,7 +217,7 @@ def test_the_ingest_login_runs_a_real_worker_and_the_processing_job(stack, db_ur
         sensor = registered_devices(conn)[0]
     ingest_url = login(stack, "ingest", db_url)
     worker = start_worker(stack, ingest_url, topic_root)
-    probe = Probe(stack.mqtt_url, *_admin(stack))
+    probe = ReasonClient(stack.mqtt_url)
     try:
         topic = f"{topic_root}/{sensor.kind}/{sensor.sensor_id}"
         metric = {"waste_bin": "fill_pct", "air_quality": "pm25_ugm3", "footfall": "count_in"}
@@ -291,11 +239,6 @@ def test_the_ingest_login_runs_a_real_worker_and_the_processing_job(stack, db_ur
     assert {"health", "waste", "air", "tourism", "villages", "alarms"} <= set(report)
     assert rows(db_url, "SELECT count(*) FROM sensor_status")[0][0] > 300
     assert rows(db_url, "SELECT count(*) FROM job_runs")[0][0] == 1
-
-
-def _admin(stack: StackState) -> tuple[str | None, str | None]:
-    endpoint = MqttEndpoint.parse(stack.mqtt_url)
-    return endpoint.username, endpoint.password
 
 
 def test_bootstrap_hands_a_database_migrated_by_a_superuser_to_the_owner(stack, db_url):
