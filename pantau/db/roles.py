@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -214,6 +215,7 @@ def check_runtime_login(url: str, environment: str) -> None:
 
 def login_url(server_url: str, name: str, password: str, database: str) -> str:
     """A postgresql:// URL for ``name`` on the server of ``server_url``."""
-    rest = server_url.split("://", 1)[1]
-    hostport = rest.split("@", 1)[-1].split("/", 1)[0]
-    return f"postgresql://{name}:{password}@{hostport}/{database}"
+    parts = urlsplit(server_url)
+    login = f"{quote(name, safe='')}:{quote(password, safe='')}@{parts.hostname}"
+    netloc = login + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc, path=f"/{database}", query=""))
