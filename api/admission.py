@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import keys
+from api import apikeys
 from api.deps import Caller, KeyCache, presented_key, verified
 from api.limits import Rate, RateLimiter, retry_after_s
 from api.problems import problem_response
@@ -87,7 +87,7 @@ class Admission:
         if presented is None:
             return None
         cached, who = self.keys.get(presented)
-        if cached or keys.parse(presented) is None:
+        if cached or apikeys.parse(presented) is None:
             return who
         pool = getattr(request.app.state, "pool", None)
         if pool is None:  # the app has not started (no lifespan): nothing to look keys up in

@@ -13,7 +13,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
 
-from api import keys
+from api import apikeys
 from api.problems import Problem
 from pantau.settings import ApiSettings
 
@@ -91,14 +91,14 @@ async def verified(
     cached, who = cache.get(presented)
     if cached:
         return who
-    parsed = keys.parse(presented)
+    parsed = apikeys.parse(presented)
     if parsed is not None:
         cur = await conn.execute(
             "SELECT name, role, secret_sha256, revoked_at FROM api_keys WHERE key_id = %s",
             (parsed[0],),
         )
         row = await cur.fetchone()
-        if row and row["revoked_at"] is None and keys.matches(parsed[1], row["secret_sha256"]):
+        if row and row["revoked_at"] is None and apikeys.matches(parsed[1], row["secret_sha256"]):
             who = Caller(parsed[0], row["name"], row["role"])
     cache.put(presented, who)
     return who

@@ -44,7 +44,7 @@ from urllib.parse import urlencode
 import numpy as np
 import psycopg
 
-from api import keys
+from api import apikeys
 from bench.api_data import LoadStats, api_fleet, load
 from bench.api_load import Client, Figures, Kind, figures, per_kind, run_open_loop, run_sequential
 from bench.api_server import api_server
@@ -183,7 +183,7 @@ def measure(
 ) -> Measured:
     """Start the server, then the unloaded (with CPU per request), warm-up and loaded runs."""
     with psycopg.connect(url) as conn:
-        key = keys.create(conn, "bench", "admin").key
+        key = apikeys.create(conn, "bench", "admin").key
         bin_ids = [
             str(r[0])
             for r in conn.execute("SELECT sensor_id FROM sensors WHERE kind = 'waste_bin'")

@@ -28,8 +28,8 @@ import numpy as np
 import psycopg
 from psycopg.rows import TupleRow
 
-from ingest.pgcopy import encode_readings
-from pantau.monitor.job import Job
+from monitor.job import Job
+from pantau.db.pgcopy import encode_readings
 from pantau.registry.fleet import Fleet, load_fleet
 from pantau.registry.load import load_into
 from pantau.settings import ProcessSettings

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pantau.stack.processes import free_port
+from ops.stack.processes import free_port
 
 READY_TIMEOUT_S = 60.0
 
@@ -25,9 +25,9 @@ class Server:
 
 
 def pantau_command() -> list[str]:
-    """The ``pantau`` script next to this Python (the venv's), else ``python -m pantau.cli``."""
+    """The ``pantau`` script next to this Python (the venv's), else ``python -m cli.main``."""
     script = Path(sys.executable).parent / "pantau"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "pantau.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cli.main"]
 
 
 def _ready(port: int) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.clients import PublishThread, Subscriber, publish_message
 from bench.procs import CpuMeter, cpu_seconds, reaped_children_cpu_seconds
 from bench.workloads import Workload, write_workload
-from pantau.stack.local import StackState
+from ops.stack.local import StackState
 
 # Longer than mosquitto_sub's 60 s keepalive: a delivery stall that the next PINGREQ ends
 # shows up as a long gap instead of a failed run.

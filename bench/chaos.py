@@ -53,8 +53,8 @@ from bench.drills import (
 from bench.stack import fresh_database
 from bench.workers import WorkerProcess, wait_subscribed
 from bench.workloads import now_ms
+from ops.stack.local import LocalStack
 from pantau.registry.fleet import Fleet, parse_fleet
-from pantau.stack.local import LocalStack
 from processing.anomalies import Params
 from processing.detect import KIND_NAMES, State, detect
 from processing.rules import metric_rules

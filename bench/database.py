@@ -18,9 +18,9 @@ from psycopg.rows import TupleRow
 from bench.procs import CpuMeter, family_cpu_seconds, own_cpu_seconds
 from bench.stack import fresh_database
 from bench.workloads import STEP_MS, now_ms
-from ingest.pgcopy import encode_readings
 from ingest.writer import Readings, Writer
-from pantau.stack.local import StackState
+from ops.stack.local import StackState
+from pantau.db.pgcopy import encode_readings
 
 Conn = psycopg.Connection[TupleRow]
 Run = Callable[[], None]

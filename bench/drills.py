@@ -32,8 +32,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from bench.ingest import code_version
 from bench.procs import machine
 from bench.workers import WorkerProcess, worker_env
+from ops.stack.local import LocalStack, temporary_stack
 from pantau.settings import MqttEndpoint
-from pantau.stack.local import LocalStack, temporary_stack
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 STARTED = time.monotonic()
@@ -168,7 +168,7 @@ def spawn_worker(
     cwd: Path,
     extra_env: dict[str, str] | None = None,
 ) -> WorkerProcess:
-    """``python -m pantau.cli ingest`` with a fixed client id (its persistent session)."""
+    """``python -m cli.main ingest`` with a fixed client id (its persistent session)."""
     env = worker_env(database_url, mqtt_url, topic_root) | (extra_env or {})
     return WorkerProcess(client_id, "", env, cwd)
 

@@ -15,8 +15,8 @@ from bench.harness import Ingest, Progress, bin_ids, ingest_running
 from bench.procs import CpuMeter
 from bench.workers import WorkerStats
 from bench.workloads import Workload, write_workload
+from ops.stack.local import StackState
 from pantau.registry.fleet import Fleet
-from pantau.stack.local import StackState
 
 
 @dataclass

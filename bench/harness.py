@@ -27,8 +27,8 @@ from bench.procs import (
 from bench.stack import fresh_database
 from bench.workers import WorkerProcess, WorkerStats, wait_subscribed, worker_env
 from bench.workloads import now_ms
+from ops.stack.local import StackState
 from pantau.registry.fleet import Fleet, parse_fleet
-from pantau.stack.local import StackState
 
 PROBE_SENSOR = "BENCH-PROBE"
 SHARED_GROUP = "bench"

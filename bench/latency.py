@@ -18,9 +18,9 @@ from bench.harness import PROBE_SENSOR, Ingest, bin_ids, ingest_running
 from bench.procs import CpuMeter
 from bench.workers import WorkerStats
 from bench.workloads import fill_pct, now_ms
+from ops.stack.local import StackState
 from pantau.registry.fleet import Fleet
 from pantau.settings import MqttEndpoint
-from pantau.stack.local import StackState
 from simulators.fleet import Message
 from simulators.publish import MqttSink
 

@@ -2,8 +2,8 @@
 
 For batches of 5k and 100k readings over 10k sensors: newest reading per series (``latest``),
 rollups at every width, and the detectors with their state carried from batch to batch. The
-plain-Python references of the test suite (``tests/unit/test_rollup.py``,
-``tests/unit/test_detect.py``) run the same stream for the ratio. NumPy runs single-threaded
+plain-Python references of the test suite (``tests/processing/test_rollup.py``,
+``tests/processing/test_detect.py``) run the same stream for the ratio. NumPy runs single-threaded
 here, so the figures are per core. Detection quality on labelled simulator faults is printed
 when the simulator provides labels (``bench/detection.py``).
 
@@ -100,8 +100,8 @@ def run_vectorized(batches: list[tuple[np.ndarray, ...]]) -> tuple[float, int]:
 
 def run_reference(batches: list[tuple[np.ndarray, ...]]) -> float:
     """The plain-Python references of the test suite over the same batches."""
-    rollup_ref = importlib.import_module("tests.unit.test_rollup").reference
-    detect_ref = importlib.import_module("tests.unit.test_detect").ref_detect
+    rollup_ref = importlib.import_module("tests.processing.test_rollup").reference
+    detect_ref = importlib.import_module("tests.processing.test_detect").ref_detect
     rows_of = [list(zip(*(a.tolist() for a in b), strict=True)) for b in batches]
     state: dict[Any, Any] = {}
     started = time.perf_counter()

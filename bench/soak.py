@@ -58,9 +58,9 @@ from bench.drills import (
 from bench.procs import cpu_seconds
 from bench.stack import fresh_database
 from bench.workers import WorkerProcess, WorkerStats, wait_subscribed
+from ops.stack.local import LocalStack, StackState
+from ops.stack.processes import free_port
 from pantau.registry.fleet import Fleet, load_fleet
-from pantau.stack.local import LocalStack, StackState
-from pantau.stack.processes import free_port
 from simulators.fleet import FleetSimulator
 from simulators.payloads import Message
 from simulators.scale import scale_fleet

@@ -12,11 +12,11 @@ from contextlib import contextmanager
 
 import psycopg
 
+from ops.stack import install
+from ops.stack.local import StackState, temporary_stack
 from pantau.db.scratch import scratch_database
 from pantau.registry.fleet import Fleet
 from pantau.registry.load import load_into
-from pantau.stack import install
-from pantau.stack.local import StackState, temporary_stack
 
 
 @contextmanager

@@ -55,13 +55,13 @@ def worker_env(database_url: str, mqtt_url: str, topic_root: str) -> dict[str, s
 
 
 class WorkerProcess:
-    """One ``python -m pantau.cli ingest`` subprocess, its log kept in memory."""
+    """One ``python -m cli.main ingest`` subprocess, its log kept in memory."""
 
     def __init__(
         self, client_id: str, shared_group: str, env: Mapping[str, str], cwd: Path
     ) -> None:
         self.client_id = client_id
-        args = [sys.executable, "-m", "pantau.cli", "ingest", "--client-id", client_id]
+        args = [sys.executable, "-m", "cli.main", "ingest", "--client-id", client_id]
         args += ["--shared-group", shared_group] if shared_group else []
         # cwd: a directory without a .env file, so only the environment configures the worker.
         self.proc = subprocess.Popen(

@@ -1,4 +1,4 @@
-"""The actions and options of `pantau dashboards` (its command: pantau/commands/dashboards.py)."""
+"""The actions and options of `pantau dashboards` (its command: cli/commands/dashboards.py)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@
   with one worker, and it is always on disk: a restarted worker resumes where the last commit
   left off. For a series seen for the first time there is no state row to lock yet; the lock
   that serialises is then the ``latest`` row of the series, upserted earlier in the same
-  transaction (``tests/integration/test_rollups.py`` checks that a second writer waits).
+  transaction (``tests/ingest/test_derive.py`` checks that a second writer waits).
 - PM2.5 > PM10 is checked between readings of the same batch only.
 
 Rows are sent in key order so that concurrent workers take their row locks in the same order.
@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from ingest.pgcopy import decode_rows, encode_rows
+from pantau.db.pgcopy import decode_rows, encode_rows
 from processing.detect import KIND_NAMES, MetricRules, Params, State, detect
 from processing.keys import series_key
 from processing.rollup import TABLES, BucketStats, all_widths

@@ -13,7 +13,7 @@ receive order (MQTT 5 section 4.6).
 
 It builds on three methods of paho's ``Client`` (``_sock_recv``, ``loop_read`` and
 ``_packet_queue``); the version range in pyproject.toml pins the paho releases this was checked
-against, and ``tests/unit/test_mqttclient.py`` fails if their shape changes.
+against, and ``tests/ingest/test_mqttclient.py`` fails if their shape changes.
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ from ingest.batch import Batch, Columns, Message, RejectRow
 from ingest.dberrors import is_transient
 from ingest.decode import decode
 from ingest.decoded import MALFORMED
-from ingest.registry import Registry
-from ingest.topic import parse_topic
+from ingest.snapshot import Registry
 from ingest.writer import Readings, Writer
+from pantau.topics import parse_topic
 from processing.arrays import I64Array
 from processing.keys import first_occurrence
 from processing.validate import Reason, validate

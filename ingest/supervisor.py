@@ -70,7 +70,7 @@ _SHARED_FIELDS = frozenset({"state_dir", "database_url", "mqtt_url", "topic_root
 
 def _spawn(settings: IngestSettings, index: int, group: str) -> Child:
     process = subprocess.Popen(
-        [sys.executable, "-m", "pantau.cli", "ingest"], env=child_env(settings, index, group)
+        [sys.executable, "-m", "cli.main", "ingest"], env=child_env(settings, index, group)
     )
     logger.info("started worker %d (pid %d)", index, process.pid)
     return Child(index=index, process=process, started=time.monotonic())

@@ -18,7 +18,7 @@ What this is not:
 - Not optimal. The result is a 2-opt local optimum: no single segment reversal shortens it.
   On small instances that is typically within a few percent of the optimum, with no
   guarantee: on random 7-stop instances around Jepara the mean excess was about 1 % and the
-  worst about 28 % (figures in tests/unit/test_route.py). If the pass cap is hit, the path
+  worst about 28 % (figures in tests/processing/test_route.py). If the pass cap is hit, the path
   is valid and no longer than nearest neighbour, but may not be a local optimum (not seen in
   practice for a few hundred bins).
 - Not road distance. Distances are great-circle (haversine) distances on a sphere of radius

@@ -3,7 +3,7 @@
 Ranges are the metrics catalog's (``pantau/db/migrations/0001_schema.sql``): a faulted value is
 kept inside them, so that a fault is an anomaly for the detectors to find, never a reject.
 Spike sizes are at least 8 robust standard deviations of the metric's reading-to-reading
-changes in the clean signal (checked in ``tests/unit/test_simulator_faults.py``).
+changes in the clean signal (checked in ``tests/simulators/test_fleet.py``).
 """
 
 from __future__ import annotations

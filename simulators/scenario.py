@@ -1,6 +1,6 @@
 """In-memory API: a whole simulated run as messages, or as aligned arrays, plus its labels.
 
-Stable API for detector benchmarks (tested in ``tests/unit/test_simulator_scenario.py``)::
+Stable API for detector benchmarks (tested in ``tests/simulators/test_scenario.py``)::
 
     from pantau.registry.fleet import load_fleet
     from simulators.scenario import generate, generate_columns

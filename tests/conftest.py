@@ -1,4 +1,4 @@
-"""Test configuration: the real-service fixtures are a plugin (tests/services.py)."""
+"""Test configuration: the real-service fixtures are a plugin (tests/fixtures/services.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["tests.services", "tests.integration.api_data"]
+pytest_plugins = ["tests.fixtures.services", "tests.fixtures.api"]
 
 settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]

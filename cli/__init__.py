@@ -1,0 +1,2 @@
+"""The `pantau` command and the demo: the composition root, the only code that imports every
+service."""

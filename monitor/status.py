@@ -1,0 +1,87 @@
+"""The last-will listener: retained ``<root>/<kind>/<sensor_id>/status`` messages.
+
+Devices set a last will of ``offline`` on that topic (retained) and publish ``online`` when they
+connect, so the broker tells us when a device's connection dies. The payload is the bare word or
+a JSON object with a ``status`` (or ``state``) field. Heard states wait here until the next run
+of the job stores them (:func:`monitor.health.store_wills`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from pantau.settings import MqttEndpoint
+from pantau.topics import KINDS
+
+logger = logging.getLogger(__name__)
+STATES = frozenset({"online", "offline"})
+
+
+def parse_status(root: str, topic: str, payload: bytes) -> tuple[str, str] | None:
+    """(sensor_id, 'online'|'offline') of a status message, or None if it is not one."""
+    prefix = root + "/"
+    if not topic.startswith(prefix):
+        return None
+    parts = topic[len(prefix) :].split("/")
+    if len(parts) != 3 or parts[0] not in KINDS or not parts[1] or parts[2] != "status":
+        return None
+    text = payload.strip()
+    state: Any = text.decode("utf-8", "replace").lower()
+    if text.startswith(b"{"):
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return None
+        state = doc.get("status", doc.get("state")) if isinstance(doc, dict) else None
+        state = state.lower() if isinstance(state, str) else None
+    return (parts[1], state) if state in STATES else None
+
+
+class StatusListener:
+    """Subscribes to the status topics on its own connection and collects what it hears."""
+
+    def __init__(self, endpoint: MqttEndpoint, root: str, client_id: str) -> None:
+        self.root = root
+        self.lock = threading.Lock()
+        self.heard: dict[str, tuple[str, int]] = {}
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id
+        )
+        endpoint.configure(self.client)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.endpoint = endpoint
+
+    def start(self) -> None:
+        self.client.connect_async(self.endpoint.host, self.endpoint.port, keepalive=30)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def take(self) -> dict[str, tuple[str, int]]:
+        with self.lock:
+            heard, self.heard = self.heard, {}
+        return heard
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        if not reason.is_failure:
+            client.subscribe(f"{self.root}/+/+/status", qos=1)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        parsed = parse_status(self.root, msg.topic, bytes(msg.payload))
+        if parsed is None:
+            return
+        with self.lock:
+            self.heard[parsed[0]] = (parsed[1], time.time_ns() // 1_000_000)

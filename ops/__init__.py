@@ -1,0 +1,1 @@
+"""Operations: the local development stack, broker accounts, credentials and secrets."""

@@ -1,0 +1,63 @@
+"""Last wills through the real broker: a device's dropped connection reaches `pantau process`."""
+
+from __future__ import annotations
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from monitor.status import StatusListener, parse_status
+from pantau.settings import MqttEndpoint
+from tests.fixtures.services import Publisher, connect_mqtt, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_parse_status_accepts_words_and_json_and_nothing_else():
+    root = "r/v1"
+    assert parse_status(root, "r/v1/waste_bin/b-1/status", b"offline") == ("b-1", "offline")
+    assert parse_status(root, "r/v1/footfall/f/status", b' {"status": "Online"} ') == (
+        "f",
+        "online",
+    )
+    assert parse_status(root, "r/v1/footfall/f/status", b'{"state": "offline"}') == (
+        "f",
+        "offline",
+    )
+    assert parse_status(root, "r/v1/waste_bin/b-1", b"offline") is None  # telemetry topic
+    assert parse_status(root, "r/v1/tractor/b-1/status", b"offline") is None
+    assert parse_status(root, "r/v1/waste_bin/b-1/status", b"sleepy") is None
+    assert parse_status(root, "r/v1/waste_bin/b-1/status", b"{broken") is None
+
+
+def test_listener_hears_a_retained_status_and_a_real_last_will(stack, topic_root):
+    # A status retained before the listener connects is delivered when it subscribes.
+    publisher = Publisher(stack.mqtt_url)
+    publisher.client.publish(f"{topic_root}/air_quality/aq-9/status", b"online", qos=1, retain=True)
+    publisher.wait_all()
+    listener = StatusListener(
+        MqttEndpoint.parse(stack.mqtt_url), topic_root, f"test-status-{topic_root[-6:]}"
+    )
+    listener.start()
+    try:
+        heard = wait_for(listener.take, what="the retained status")
+        assert heard["aq-9"][0] == "online"
+        # A device whose connection dies: the broker publishes its last will.
+        device = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id="bin-with-will"
+        )
+        device.will_set(f"{topic_root}/waste_bin/bin-7/status", b"offline", qos=1, retain=True)
+        connect_mqtt(device, stack.mqtt_url, keepalive=5)
+        device.loop_start()
+        wait_for(device.is_connected, what="the device connection")
+        device.loop_stop()
+        sock = device.socket()
+        assert sock is not None
+        sock.close()  # no DISCONNECT packet: the broker must send the will
+        heard = wait_for(listener.take, what="the last will")
+        assert heard == {"bin-7": ("offline", heard["bin-7"][1])}
+    finally:
+        listener.stop()
+        publisher.client.publish(f"{topic_root}/air_quality/aq-9/status", b"", retain=True)
+        publisher.client.publish(f"{topic_root}/waste_bin/bin-7/status", b"", retain=True)
+        publisher.close()
