@@ -1,6 +1,6 @@
 # Pantau: the two commands of the quick start, and the pieces they are made of.
 #   make demo   the whole system on this machine (installs what is missing), live summary
-#   make test   lint, type check and the whole test suite against real servers
+#   make test   lint (the layer rule included), type check and the whole test suite against real servers
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -26,6 +26,7 @@ test: lint typecheck pytest
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

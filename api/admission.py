@@ -32,7 +32,7 @@ from api import apikeys
 from api.deps import Caller, KeyCache, presented_key, verified
 from api.limits import Rate, RateLimiter, retry_after_s
 from api.problems import problem_response
-from pantau.settings import ApiSettings
+from api.settings import ApiSettings
 
 logger = logging.getLogger(__name__)
 KEY_LOOKUP_TIMEOUT_S = 5.0  # longer (a pool exhausted or a database away): count by address

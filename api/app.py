@@ -21,7 +21,7 @@ from api import problems
 from api.admission import Admission
 from api.deps import KeyCache
 from api.routes import air, events, meta, sensors, tourism, waste
-from pantau.settings import ApiSettings
+from api.settings import ApiSettings
 
 DESCRIPTION = """\
 Read side of Pantau, the sensor backend of Kabupaten Jepara: waste bins and air quality for

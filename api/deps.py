@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api import apikeys
 from api.problems import Problem
-from pantau.settings import ApiSettings
+from api.settings import ApiSettings
 
 KEY_CACHE_S = 10.0  # a revoked key stops working within this long
 LAST_USED_EVERY_S = 60.0

@@ -45,6 +45,7 @@ import numpy as np
 import psycopg
 
 from api import apikeys
+from api.settings import ApiSettings
 from bench.api_data import LoadStats, api_fleet, load
 from bench.api_load import Client, Figures, Kind, figures, per_kind, run_open_loop, run_sequential
 from bench.api_server import api_server
@@ -59,7 +60,6 @@ from bench.procs import (
 from bench.procs import machine as machine_info
 from bench.stack import fresh_database, private_stack, server_versions
 from pantau.db.migrate import migrate
-from pantau.settings import ApiSettings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TARGET_P99_MS = 50.0

@@ -29,10 +29,10 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from monitor.job import Job
+from monitor.settings import ProcessSettings
 from pantau.db.pgcopy import encode_readings
 from pantau.registry.fleet import Fleet, load_fleet
 from pantau.registry.load import load_into
-from pantau.settings import ProcessSettings
 from simulators.scale import scale_fleet
 
 MIN_MS = 60_000

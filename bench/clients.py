@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from pantau.settings import MqttEndpoint
+from pantau.mqtt import MqttEndpoint
 
 MAX_CHUNK_LINES = 60_000
 MAX_INFLIGHT = 1000  # mosquitto_pub -M

@@ -33,7 +33,7 @@ from bench.ingest import code_version
 from bench.procs import machine
 from bench.workers import WorkerProcess, worker_env
 from ops.stack.local import LocalStack, temporary_stack
-from pantau.settings import MqttEndpoint
+from pantau.mqtt import MqttEndpoint
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 STARTED = time.monotonic()

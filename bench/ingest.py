@@ -33,9 +33,9 @@ from bench.procs import OTHER, background_percent, machine
 from bench.report import Results, render
 from bench.stack import fresh_database, private_stack, server_versions
 from bench.workloads import Workload
+from ingest.settings import IngestSettings
 from ops.stack.local import StackState
 from ops.stack.mosquitto import BrokerConfig
-from pantau.settings import IngestSettings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Flag a measurement when the rest of the machine used this much CPU (in % of one core); on

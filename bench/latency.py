@@ -19,8 +19,8 @@ from bench.procs import CpuMeter
 from bench.workers import WorkerStats
 from bench.workloads import fill_pct, now_ms
 from ops.stack.local import StackState
+from pantau.mqtt import MqttEndpoint
 from pantau.registry.fleet import Fleet
-from pantau.settings import MqttEndpoint
 from simulators.fleet import Message
 from simulators.publish import MqttSink
 

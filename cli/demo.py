@@ -12,13 +12,14 @@ from pathlib import Path
 
 from api import apikeys
 from ops.credentials import registered_devices
+from ops.settings import StackSettings
 from ops.stack.local import LocalStack, StackState
 from ops.stack.processes import free_port, port_open
 from pantau.db.connect import connect
 from pantau.db.migrate import migrate
+from pantau.masking import mask_url
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
-from pantau.settings import StackSettings, mask_url
 
 METRICS_PORT = 9464  # the port commonly assigned to Prometheus exporters of this kind
 API_PORT = 8080

@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from pantau.settings import IngestSettings
+from ingest.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
 

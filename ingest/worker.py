@@ -42,12 +42,13 @@ from ingest.derive import Detection
 from ingest.metrics import IngestMetrics
 from ingest.mqttclient import BufferedClient
 from ingest.pipeline import FlushResult, Limits, Pipeline
+from ingest.settings import IngestSettings
 from ingest.snapshot import Registry
 from ingest.writer import Writer
 from pantau.db.connect import connect
 from pantau.db.migrate import require_current
 from pantau.errors import ConfigError, ServiceUnavailableError
-from pantau.settings import IngestSettings, MqttEndpoint
+from pantau.mqtt import MqttEndpoint
 from pantau.topics import telemetry_filter
 from processing.rules import metric_rules
 

@@ -21,11 +21,11 @@ from monitor.air import run_air
 from monitor.alarms import run_alarms
 from monitor.db import Conn
 from monitor.health import run_health, store_wills
+from monitor.settings import ProcessSettings
 from monitor.tourism import run_tourism
 from monitor.waste import run_village_figures, run_waste
 from pantau.db.connect import connect
 from pantau.db.migrate import require_current
-from pantau.settings import ProcessSettings
 
 logger = logging.getLogger(__name__)
 LOCK_KEY = 0x70616E746175  # "pantau"

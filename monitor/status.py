@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from pantau.settings import MqttEndpoint
+from pantau.mqtt import MqttEndpoint
 from pantau.topics import KINDS
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from pantau.errors import ConfigError, ServiceUnavailableError
-from pantau.settings import MqttEndpoint
+from pantau.mqtt import MqttEndpoint
 from simulators.payloads import Message
 
 logger = logging.getLogger(__name__)

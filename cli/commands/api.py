@@ -10,7 +10,7 @@ from cli.commands.service import startup_checks
 from pantau.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pantau.settings import ApiSettings
+    from api.settings import ApiSettings
 
 logger = logging.getLogger("pantau")
 
@@ -38,9 +38,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    from pantau.settings import ApiSettings
+    from api.settings import ApiSettings
+    from cli.settings import load
 
-    settings = ApiSettings()
+    settings = load(ApiSettings)
     if getattr(args, "key_action", None):
         return _api_key(args, settings)
     import uvicorn

@@ -36,7 +36,9 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
     if args.action == "build":
         provisioning.build(args.dir or provisioning.ROOT, check=args.check, write=print)
         return 0
-    settings = GrafanaSettings()
+    from cli.settings import load
+
+    settings = load(GrafanaSettings)
     logger.info("dashboards settings: %s", settings.masked())
     if args.action == "push":
         from grafana_client.api import GrafanaApi

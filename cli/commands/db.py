@@ -25,7 +25,9 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     if args.action == "bootstrap":
         return _db_bootstrap()
-    url = CommonSettings().resolved_database_url()
+    from cli.settings import load
+
+    url = load(CommonSettings).resolved_database_url()
     if args.action == "migrate":
         ran = migrate(url)
         if ran:
@@ -44,10 +46,11 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def _db_bootstrap() -> int:
+    from cli.settings import load
+    from ops.settings import BootstrapSettings
     from pantau.db.roles import bootstrap
-    from pantau.settings import BootstrapSettings
 
-    settings = BootstrapSettings()
+    settings = load(BootstrapSettings)
     if settings.admin_url is None:
         raise ConfigError(
             "PANTAU_DB_ADMIN_URL is not set",

@@ -33,15 +33,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.settings import IngestSettings
     from ingest.worker import Worker
-    from pantau.settings import IngestSettings
 
     overrides: dict[str, object] = {"client_id": args.client_id} if args.client_id else {}
     if args.shared_group:
         overrides["shared_group"] = args.shared_group
     if args.processes is not None:
         overrides["processes"] = args.processes
-    settings = IngestSettings(**overrides)  # type: ignore[arg-type]
+    from cli.settings import load
+
+    settings = load(IngestSettings, **overrides)
     logger.info("ingest settings: %s", settings.masked())
     startup_checks(settings)
     if settings.processes > 1:

@@ -35,13 +35,15 @@ def cmd_process(args: argparse.Namespace) -> int:
     import json
 
     from monitor.job import run
+    from monitor.settings import ProcessSettings
     from monitor.status import StatusListener
-    from pantau.settings import ProcessSettings
 
     overrides: dict[str, object] = {}
     if args.interval is not None:
         overrides["interval_s"] = args.interval
-    settings = ProcessSettings(**overrides)  # type: ignore[arg-type]
+    from cli.settings import load
+
+    settings = load(ProcessSettings, **overrides)
     logger.info("process settings: %s", settings.masked())
     startup_checks(settings)
     at_ms = None if args.at is None else parse_time(args.at, "--at") * 1000

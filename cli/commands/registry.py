@@ -47,7 +47,9 @@ def cmd_registry(args: argparse.Namespace) -> int:
 
     if args.action == "credentials":
         return _registry_credentials(args)
-    settings = CommonSettings()
+    from cli.settings import load
+
+    settings = load(CommonSettings)
     fleet = load_fleet(args.file)
     with connect(settings.resolved_database_url()) as conn:
         result = load_into(conn, fleet)
@@ -62,9 +64,9 @@ def cmd_registry(args: argparse.Namespace) -> int:
 
 def _local_credentials(settings: CommonSettings, *, rotate: bool) -> str:
     from ops.credentials import registered_devices
+    from ops.settings import StackSettings
     from ops.stack.local import LocalStack
     from pantau.db.connect import connect
-    from pantau.settings import StackSettings
 
     with connect(settings.resolved_database_url()) as conn:
         devices = registered_devices(conn)
@@ -73,11 +75,12 @@ def _local_credentials(settings: CommonSettings, *, rotate: bool) -> str:
 
 
 def _registry_credentials(args: argparse.Namespace) -> int:
+    from cli.settings import load
     from ops import credentials, mqttauth
+    from ops.settings import BrokerAccountSettings
     from pantau.db.connect import connect
-    from pantau.settings import BrokerAccountSettings
 
-    settings = BrokerAccountSettings()
+    settings = load(BrokerAccountSettings)
     if args.out is None:
         print("broker: " + _local_credentials(settings, rotate=args.rotate))
         return 0

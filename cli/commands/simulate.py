@@ -17,9 +17,9 @@ from cli.commands.service import stop_on_signals
 from pantau.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pantau.settings import SimulateSettings
     from simulators.fleet import FleetSimulator
     from simulators.publish import Sink
+    from simulators.settings import SimulateSettings
 
 logger = logging.getLogger("pantau")
 
@@ -118,13 +118,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from pantau.registry.fleet import load_fleet
-    from pantau.settings import SimulateSettings
     from simulators.fleet import FleetSimulator
     from simulators.labels import save_csv
     from simulators.metrics import parse_fault_kinds
     from simulators.progress import ProgressBar, summary
     from simulators.run import run_backfill, run_live
     from simulators.scale import fleet_toml, scale_fleet
+    from simulators.settings import SimulateSettings
 
     overrides = {
         "seed": args.seed,
@@ -133,7 +133,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         "payload": args.payload,
         "batch_s": args.batch_s,
     }
-    settings = SimulateSettings(**{k: v for k, v in overrides.items() if v is not None})
+    from cli.settings import load
+
+    settings = load(SimulateSettings, **overrides)
     settings.refuse_placeholders()
     fleet = load_fleet(args.fleet)
     if args.sensors is not None:

@@ -38,12 +38,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def cmd_stack(args: argparse.Namespace) -> int:
+    from ops.settings import StackSettings
     from ops.stack.local import LocalStack
-    from pantau.settings import StackSettings
 
     stack = LocalStack(StackSettings())
     if args.action == "up":
-        from pantau.settings import mask_url
+        from pantau.masking import mask_url
 
         state = stack.up()
         print(f"mosquitto  pid {state.mosquitto_pid}  {mask_url(state.mqtt_url)}")

@@ -31,15 +31,18 @@ from pathlib import Path
 from ops import credentials, mqttauth
 from ops.credentials import write_private
 from ops.secretstore import SecretStore
+from ops.settings import StackSettings
 from ops.stack import install
 from ops.stack.mosquitto import Broker, BrokerConfig
 from ops.stack.postgres import Cluster, ClusterConfig
 from ops.stack.processes import ServiceUser, ensure_reachable, free_port, port_open
 from pantau.db import roles
 from pantau.errors import ConfigError
-from pantau.settings import STATE_FILE, StackSettings, mask_url
+from pantau.masking import mask_url
 
 logger = logging.getLogger(__name__)
+
+STATE_FILE = "stack.json"
 
 
 @dataclass(frozen=True)
@@ -283,3 +286,21 @@ def settings_for(state_dir: Path, mqtt_port: int, pg_port: int, *, fsync: bool) 
     return StackSettings(
         state_dir=state_dir, mqtt_port=mqtt_port, pg_port=pg_port, fsync=fsync, install=True
     )
+
+
+def service_urls(state_dir: Path, db_service: str, mqtt_service: str) -> tuple[str, str] | None:
+    """The database and broker URLs the local stack in ``state_dir`` made for these services
+    (see :class:`StackState`), or ``None`` when no stack state is there."""
+    path = state_dir / STATE_FILE
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"the local stack state {path} is corrupt ({exc})",
+            "run `pantau stack down` and `pantau stack up` again",
+        ) from exc
+    database_url = state.get("database_urls", {}).get(db_service) or state["database_url"]
+    mqtt_url = state.get("mqtt_urls", {}).get(mqtt_service) or state["mqtt_url"]
+    return str(database_url), str(mqtt_url)

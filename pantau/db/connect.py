@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from pantau.errors import ServiceUnavailableError
-from pantau.settings import mask_url
+from pantau.masking import mask_url
 
 
 def connect(

@@ -24,8 +24,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.limits import NS
+from api.settings import ApiSettings
 from ops.stack.processes import free_port
-from pantau.settings import ApiSettings
 from tests.fixtures.api import ApiData
 
 pytestmark = pytest.mark.integration

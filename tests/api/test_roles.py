@@ -19,7 +19,7 @@ from psycopg import errors
 
 from api import apikeys
 from api.app import create_app
-from pantau.settings import ApiSettings
+from api.settings import ApiSettings
 from tests.fixtures.api import ApiData
 
 pytestmark = pytest.mark.integration

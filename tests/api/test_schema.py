@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from api.app import create_app
-from pantau.settings import ApiSettings
+from api.settings import ApiSettings
 from tests.fixtures.api import ApiData
 
 pytestmark = pytest.mark.integration

@@ -18,9 +18,9 @@ from ingest.derive import Detection
 from ingest.snapshot import Registry
 from ingest.writer import Readings, Writer
 from monitor.job import Job
+from monitor.settings import ProcessSettings
 from pantau.registry.fleet import parse_fleet
 from pantau.registry.load import load_into
-from pantau.settings import ProcessSettings
 from processing.rules import metric_rules
 from tests.fixtures.services import pantau_env, run_pantau
 

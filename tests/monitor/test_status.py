@@ -7,7 +7,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from monitor.status import StatusListener, parse_status
-from pantau.settings import MqttEndpoint
+from pantau.mqtt import MqttEndpoint
 from tests.fixtures.services import Publisher, connect_mqtt, wait_for
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,7 @@ from dashboards.provisioning import DB_ENV
 from ops.stack.install import InstallPlan, install
 from ops.stack.mosquitto import BrokerConfig
 from pantau.db.roles import LOGINS
-from pantau.settings import is_placeholder
+from pantau.masking import is_placeholder
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

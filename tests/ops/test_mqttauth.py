@@ -10,11 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ingest.settings import IngestSettings
 from ops import mqttauth
 from ops.credentials import devices_csv, generate
 from ops.mqttauth import Account, Device, Grant
 from pantau.errors import ConfigError
-from pantau.settings import IngestSettings, MqttEndpoint, SimulateSettings, is_placeholder
+from pantau.masking import is_placeholder
+from pantau.mqtt import MqttEndpoint
+from simulators.settings import SimulateSettings
 
 ROOT = "pantau/v1"
 DEVICES = [Device("BIN-1", "waste_bin"), Device("AQ-1", "air_quality"), Device("FF.2", "footfall")]

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from monitor.job import Job
+from monitor.settings import ProcessSettings
 from ops import mqttauth
 from ops.credentials import registered_devices
 from ops.mqttauth import Device
@@ -27,9 +28,9 @@ from pantau.db.connect import connect
 from pantau.db.migrate import migrate
 from pantau.db.roles import LOGINS, OWNER, bootstrap
 from pantau.db.scratch import with_database
+from pantau.mqtt import MqttEndpoint
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
-from pantau.settings import MqttEndpoint, ProcessSettings
 from tests.fixtures.services import (
     ReasonClient,
     device_accounts,

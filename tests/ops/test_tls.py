@@ -21,9 +21,9 @@ from ops.stack import install
 from ops.stack.mosquitto import Broker, BrokerConfig
 from ops.stack.processes import ServiceUser, free_port
 from pantau.db.connect import connect
+from pantau.mqtt import MqttEndpoint
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
-from pantau.settings import MqttEndpoint
 from tests.fixtures.services import make_state_dir, start_worker, wait_for
 
 pytestmark = pytest.mark.integration

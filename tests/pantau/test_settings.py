@@ -6,14 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from ingest.settings import IngestSettings
+from ops.settings import BootstrapSettings
 from pantau.errors import ConfigError
-from pantau.settings import (
-    BootstrapSettings,
-    IngestSettings,
-    MqttEndpoint,
-    SimulateSettings,
-    mask_url,
-)
+from pantau.masking import mask_url
+from pantau.mqtt import MqttEndpoint
+from simulators.settings import SimulateSettings
 
 
 def test_mask_url_hides_passwords_only():
@@ -43,12 +41,26 @@ def test_shared_names_and_prefixed_names(monkeypatch, tmp_path):
     assert "pw" not in str(settings.masked())
 
 
-def test_no_url_and_no_stack_explains(monkeypatch, tmp_path):
+def test_no_url_explains(monkeypatch, tmp_path):
     monkeypatch.delenv("PANTAU_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PANTAU_MQTT_URL", raising=False)
     monkeypatch.setenv("PANTAU_STATE_DIR", str(tmp_path))
-    with pytest.raises(ConfigError, match="no local stack state") as info:
+    with pytest.raises(ConfigError, match="PANTAU_DATABASE_URL is not set") as info:
         IngestSettings().resolved_database_url()
     assert "pantau stack up" in info.value.fix
+    with pytest.raises(ConfigError, match="PANTAU_MQTT_URL is not set"):
+        IngestSettings().resolved_mqtt()
+
+
+def test_services_never_read_the_local_stack(monkeypatch, tmp_path):
+    """A service's settings take no URL from a stack state file, even one that is there."""
+    (tmp_path / "stack.json").write_text(
+        '{"database_url": "postgresql://x@h/db", "mqtt_url": "mqtt://h:1"}'
+    )
+    monkeypatch.delenv("PANTAU_DATABASE_URL", raising=False)
+    monkeypatch.setenv("PANTAU_STATE_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="is not set"):
+        IngestSettings().resolved_database_url()
 
 
 def test_secrets_come_from_files_named_by_a_file_variable(

@@ -8,9 +8,9 @@ import time
 import psycopg
 import pytest
 
+from pantau.mqtt import MqttEndpoint
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
-from pantau.settings import MqttEndpoint
 from simulators.publish import MqttSink
 from simulators.scenario import generate, generate_columns
 from tests.fixtures.services import wait_for
