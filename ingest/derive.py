@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
+from pantau.db.copy import copy_in, copy_out
 from pantau.db.pgcopy import decode_rows, encode_rows
 from processing.detect import KIND_NAMES, MetricRules, Params, State, detect
 from processing.keys import series_key
@@ -132,8 +133,9 @@ def merge_rollups(
             continue
         table = TABLES[width_ms]
         staging = sql.Identifier(f"ingest_{table}")  # emptied at commit: no TRUNCATE needed
-        with cur.copy(sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(staging)) as copy:
-            copy.write(_rollup_rows(stats))
+        copy_in(
+            cur, sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(staging), _rollup_rows(stats)
+        )
         cur.execute(
             sql.SQL(_MERGE).format(table=sql.Identifier(table), columns=columns, staging=staging)
         )
@@ -161,45 +163,40 @@ class Detection:
     ) -> int:  # fmt: skip
         """Load, advance and save the state of the batch's series; returns anomalies found."""
         series = np.unique(series_key(sensor_key, metric_id))
-        with cur.copy("COPY ingest_series FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(
-                encode_rows([("int4", (series >> 16).astype(np.int32)), ("int2", series & 0xFFFF)])
-            )
-        returned = bytearray()
-        with cur.copy(self.load_sql) as copy:
-            for chunk in copy:
-                returned += chunk
+        copy_in(
+            cur,
+            "COPY ingest_series FROM STDIN (FORMAT BINARY)",
+            encode_rows([("int4", (series >> 16).astype(np.int32)), ("int2", series & 0xFFFF)]),
+        )
+        returned = copy_out(cur, self.load_sql)
         # decode_rows gives the native dtypes State holds (int4 -> int32, timestamptz -> ms).
         state = (
-            State(
-                **dict(zip(_STATE_FIELDS, decode_rows(bytes(returned), _STATE_TYPES), strict=True))
-            )
+            State(**dict(zip(_STATE_FIELDS, decode_rows(returned, _STATE_TYPES), strict=True)))
             if returned
             else State.empty()
         )
         new_state, anomalies, _ = detect(
             state, self.rules, self.params, sensor_key, metric_id, ts_ms, value
         )
-        with cur.copy("COPY ingest_state FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(
-                encode_rows(
-                    [
-                        (t, getattr(new_state, f))
-                        for t, f in zip(_STATE_TYPES, _STATE_FIELDS, strict=True)
-                    ]
-                )
-            )
+        copy_in(
+            cur,
+            "COPY ingest_state FROM STDIN (FORMAT BINARY)",
+            encode_rows(
+                [
+                    (t, getattr(new_state, f))
+                    for t, f in zip(_STATE_TYPES, _STATE_FIELDS, strict=True)
+                ]
+            ),
+        )
         cur.execute(self.save_sql)
         rows = anomalies.arrays()
         if rows["kind"].shape[0]:
-            with cur.copy("COPY ingest_anomalies FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(
-                    encode_rows(
-                        [
-                            (t, rows[c])
-                            for t, c in zip(_ANOMALY_TYPES, _ANOMALY_COLUMNS, strict=True)
-                        ]
-                    )
-                )
+            copy_in(
+                cur,
+                "COPY ingest_anomalies FROM STDIN (FORMAT BINARY)",
+                encode_rows(
+                    [(t, rows[c]) for t, c in zip(_ANOMALY_TYPES, _ANOMALY_COLUMNS, strict=True)]
+                ),
+            )
             cur.execute(_ANOMALIES, (list(KIND_NAMES),))
         return int(rows["kind"].shape[0])

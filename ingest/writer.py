@@ -20,6 +20,7 @@ from psycopg.rows import TupleRow
 
 from ingest.batch import RejectRow
 from ingest.derive import Detection, create_temp_tables, merge_rollups
+from pantau.db.copy import copy_in, copy_out
 from pantau.db.pgcopy import decode_keys, encode_readings, utc
 from processing.arrays import BoolArray, F64Array, I16Array, I32Array, I64Array
 from processing.keys import is_member, newest_per_series
@@ -96,33 +97,32 @@ class Writer:
         with self.conn.transaction():
             cur = self.conn.cursor()
             if len(readings):
-                with cur.copy("COPY ingest_staging FROM STDIN (FORMAT BINARY)") as copy:
-                    copy.write(
-                        encode_readings(
-                            readings.sensor_key, readings.metric_id, readings.ts_ms, readings.value
-                        )
-                    )
-                returned = bytearray()
-                with cur.copy(_INSERT) as copy:
-                    for chunk in copy:
-                        returned += chunk
+                copy_in(
+                    cur,
+                    "COPY ingest_staging FROM STDIN (FORMAT BINARY)",
+                    encode_readings(
+                        readings.sensor_key, readings.metric_id, readings.ts_ms, readings.value
+                    ),
+                )
+                returned = copy_out(cur, _INSERT)
                 if returned:
                     inserted = is_member(
                         readings.sensor_key,
                         readings.metric_id,
                         readings.ts_ms,
-                        decode_keys(bytes(returned)),
+                        decode_keys(returned),
                     )
                 newest = newest_per_series(readings.sensor_key, readings.metric_id, readings.ts_ms)
-                with cur.copy("COPY ingest_latest FROM STDIN (FORMAT BINARY)") as copy:
-                    copy.write(
-                        encode_readings(
-                            readings.sensor_key[newest],
-                            readings.metric_id[newest],
-                            readings.ts_ms[newest],
-                            readings.value[newest],
-                        )
-                    )
+                copy_in(
+                    cur,
+                    "COPY ingest_latest FROM STDIN (FORMAT BINARY)",
+                    encode_readings(
+                        readings.sensor_key[newest],
+                        readings.metric_id[newest],
+                        readings.ts_ms[newest],
+                        readings.value[newest],
+                    ),
+                )
                 cur.execute(_LATEST)
                 if inserted.any():
                     new = (

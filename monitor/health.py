@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from monitor.db import Conn, fetch_columns
+from monitor.db import Conn
+from pantau.db.copy import fetch_columns
 from pantau.db.pgcopy import utc
 from processing import health
 

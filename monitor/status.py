@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from pantau.mqtt import MqttEndpoint
-from pantau.topics import KINDS
+from pantau.topics import parse_status_topic, status_filter
 
 logger = logging.getLogger(__name__)
 STATES = frozenset({"online", "offline"})
@@ -27,11 +27,8 @@ STATES = frozenset({"online", "offline"})
 
 def parse_status(root: str, topic: str, payload: bytes) -> tuple[str, str] | None:
     """(sensor_id, 'online'|'offline') of a status message, or None if it is not one."""
-    prefix = root + "/"
-    if not topic.startswith(prefix):
-        return None
-    parts = topic[len(prefix) :].split("/")
-    if len(parts) != 3 or parts[0] not in KINDS or not parts[1] or parts[2] != "status":
+    parsed = parse_status_topic(root, topic)
+    if parsed is None:
         return None
     text = payload.strip()
     state: Any = text.decode("utf-8", "replace").lower()
@@ -42,7 +39,7 @@ def parse_status(root: str, topic: str, payload: bytes) -> tuple[str, str] | Non
             return None
         state = doc.get("status", doc.get("state")) if isinstance(doc, dict) else None
         state = state.lower() if isinstance(state, str) else None
-    return (parts[1], state) if state in STATES else None
+    return (parsed.sensor_id, state) if state in STATES else None
 
 
 class StatusListener:
@@ -77,7 +74,7 @@ class StatusListener:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
     ) -> None:
         if not reason.is_failure:
-            client.subscribe(f"{self.root}/+/+/status", qos=1)
+            client.subscribe(status_filter(self.root), qos=1)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         parsed = parse_status(self.root, msg.topic, bytes(msg.payload))

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from monitor.db import Conn, fetch_columns, maybe
+from monitor.db import Conn, maybe
+from pantau.db.copy import fetch_columns
 from pantau.db.pgcopy import utc
 from processing import tourism
 

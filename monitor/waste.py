@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from monitor.db import Conn, fetch_columns, maybe, maybe_utc
+from monitor.db import Conn, maybe, maybe_utc
+from pantau.db.copy import fetch_columns
 from pantau.db.pgcopy import utc
 from processing import waste
 from processing.tourism import WIB_OFFSET_S

@@ -30,6 +30,7 @@ from ops import mqttauth
 from ops.mqttauth import Account, Device
 from ops.secretstore import SecretStore, new_password
 from pantau.errors import ConfigError
+from pantau.topics import telemetry_topic
 
 PASSWD = "passwd"  # noqa: S105 (a file name)
 ACL = "acl"
@@ -110,7 +111,7 @@ def devices_csv(devices: Iterable[Device], passwords: dict[str, str], root: str)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["sensor_id", "kind", "username", "password", "topic"])
     for d in devices:
-        topic = f"{root}/{d.kind}/{d.sensor_id}"
+        topic = telemetry_topic(root, d.kind, d.sensor_id)
         writer.writerow([d.sensor_id, d.kind, d.sensor_id, passwords[d.sensor_id], topic])
     return out.getvalue()
 

@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from pantau.topics import status_filter, status_topic, telemetry_filter, telemetry_topic
+
 ADMIN = "pantau-admin"
 INGEST = "pantau-ingest"
 PROCESS = "pantau-process"
@@ -100,8 +102,10 @@ def verify_password(password: str, encoded: str) -> bool:
 
 
 def device_grants(root: str, device: Device) -> tuple[Grant, ...]:
-    topic = f"{root}/{device.kind}/{device.sensor_id}"
-    return (Grant("write", topic), Grant("write", topic + "/status"))
+    return (
+        Grant("write", telemetry_topic(root, device.kind, device.sensor_id)),
+        Grant("write", status_topic(root, device.kind, device.sensor_id)),
+    )
 
 
 def service_accounts(
@@ -112,8 +116,8 @@ def service_accounts(
     The simulator is a gateway serving every registered device.
     """
     grants: dict[str, tuple[Grant, ...]] = {
-        INGEST: (Grant("read", f"{root}/+/+"),),
-        PROCESS: (Grant("read", f"{root}/+/+/status"),),
+        INGEST: (Grant("read", telemetry_filter(root)),),
+        PROCESS: (Grant("read", status_filter(root)),),
         SIMULATOR: tuple(g for d in devices for g in device_grants(root, d)),
         ADMIN: (Grant("readwrite", "#"),),
     }

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from pantau.topics import status_topic, telemetry_topic
 from simulators.frame import DATA, OFFLINE, GroupFrame
 
 FORMS = ("json", "batch", "senml")
@@ -60,7 +61,6 @@ def serialise(frame: GroupFrame, topic_root: str, form: str) -> list[Message]:
     ]
     rows = list(zip(*columns, strict=True)) if frame.values.shape[0] else []
     stamps = frame.stamp_ms.tolist()
-    prefix = f"{topic_root}/{group.kind}/"
     m = len(names)
     out: list[Message] = []
     for sensor, publish, first, count, status, garbage in zip(
@@ -75,7 +75,8 @@ def serialise(frame: GroupFrame, topic_root: str, form: str) -> list[Message]:
         sensor_id = group.ids[sensor]
         if status != DATA:
             payload = b"offline" if status == OFFLINE else b"online"
-            out.append(Message(f"{prefix}{sensor_id}/status", payload, publish, 0, True, sensor_id))
+            topic = status_topic(topic_root, group.kind, sensor_id)
+            out.append(Message(topic, payload, publish, 0, True, sensor_id))
             continue
         if form == "json":
             body: Any = dict(zip(names, rows[first], strict=True))
@@ -101,5 +102,6 @@ def serialise(frame: GroupFrame, topic_root: str, form: str) -> list[Message]:
         readings = count * m
         if garbage >= 0:
             payload, readings = _garble(payload, garbage, stamps[first], names[0]), 0
-        out.append(Message(prefix + sensor_id, payload, publish, readings, False, sensor_id))
+        topic = telemetry_topic(topic_root, group.kind, sensor_id)
+        out.append(Message(topic, payload, publish, readings, False, sensor_id))
     return out

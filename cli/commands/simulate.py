@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from cli.commands.options import parse_time, positive
 from cli.commands.service import stop_on_signals
 from pantau.errors import ConfigError
+from pantau.topics import status_topic
 
 if TYPE_CHECKING:
     from simulators.fleet import FleetSimulator
@@ -269,7 +270,7 @@ def _simulate_sink(
     )
     if args.per_device:
         devices = [
-            (sid, f"{settings.topic_root}/{g.kind}/{sid}/status")
+            (sid, status_topic(settings.topic_root, g.kind, sid))
             for g in sim.groups
             for sid in g.ids
         ]

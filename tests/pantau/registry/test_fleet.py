@@ -11,7 +11,7 @@ import pytest
 from pantau.errors import ConfigError
 from pantau.registry.fleet import METRES_PER_DEGREE, load_fleet, parse_fleet, scatter
 
-REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference" / "jepara_zones.json"
+REFERENCE = Path(__file__).resolve().parents[3] / "docs" / "reference" / "jepara_zones.json"
 
 
 def test_jepara_fleet_has_the_promised_shape():
