@@ -7,18 +7,14 @@ Accepted payloads (DESIGN.md section 4):
 - a SenML pack (RFC 8428 section 5, decoded by :mod:`ingest.senml`): a JSON array whose first
   element is an object with a SenML label (``bn``, ``bt``, ``n``, ``v``, ...) and no ``ts``.
 
-``ts`` is ISO 8601 with an offset (``Z`` or ``+07:00``), or epoch seconds, or epoch
-milliseconds (a number of magnitude 1e11 or more is taken as milliseconds: 1e11 s is the year
-5138, 1e11 ms is 1973). A timestamp without an offset is rejected: a device clock of unknown zone
-would shift every reading by hours.
+``ts`` is read by :func:`pantau.timestamps.parse_ts`: ISO 8601 with an offset, or epoch seconds
+or milliseconds; a timestamp without an offset is rejected.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -36,44 +32,13 @@ from ingest.decoded import (
     Problem,
 )
 from ingest.senml import decode_senml
+from pantau.timestamps import parse_ts
 
-MS_THRESHOLD = 1e11
-# Timestamps must lie in 1970..9999 (they become int64 milliseconds and datetimes downstream);
-# whether one is plausible for its sensor is validation's business.
-MAX_TS_MS = 253_402_300_799_999
 _KEY = re.compile(rb'"\s*:')
 _QUOTE_SPACE = re.compile(rb'"\s')
 
 # Any of these in the first element of an array, with no "ts", makes the array a SenML pack.
 SENML_KEYS = frozenset({"bn", "bt", "n", "v", "bu", "bver", "vs", "vb", "vd", "ut"})
-
-
-def parse_ts(raw: Any) -> int:
-    """Unix milliseconds from an ISO 8601 string with offset or an epoch number.
-
-    Raises ``ValueError`` with the reason.
-    """
-    if isinstance(raw, bool):
-        raise ValueError("ts must be a string or a number, not a boolean")
-    if isinstance(raw, int | float):
-        if not math.isfinite(raw):
-            raise ValueError("ts is not finite")
-        ms = round(raw if abs(raw) >= MS_THRESHOLD else raw * 1000)
-        if not 0 <= ms <= MAX_TS_MS:
-            raise ValueError(f"ts {raw!r} is outside the years 1970 to 9999")
-        return ms
-    if isinstance(raw, str):
-        try:
-            parsed = datetime.fromisoformat(raw)
-        except ValueError:
-            raise ValueError(f"ts {raw[:40]!r} is not ISO 8601") from None
-        if parsed.tzinfo is None:
-            raise ValueError(f"ts {raw[:40]!r} has no UTC offset")
-        ms = round(parsed.timestamp() * 1000)
-        if not 0 <= ms <= MAX_TS_MS:
-            raise ValueError(f"ts {raw[:40]!r} is outside the years 1970 to 9999")
-        return ms
-    raise ValueError(f"ts must be a string or a number, not {type(raw).__name__}")
 
 
 def _decode_object(obj: dict[str, Any], out: Decoded, max_readings: int) -> None:

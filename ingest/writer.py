@@ -21,7 +21,8 @@ from psycopg.rows import TupleRow
 from ingest.batch import RejectRow
 from ingest.derive import Detection, create_temp_tables, merge_rollups
 from pantau.db.copy import copy_in, copy_out
-from pantau.db.pgcopy import decode_keys, encode_readings, utc
+from pantau.db.pgcopy import decode_keys, encode_readings
+from pantau.timestamps import utc
 from processing.arrays import BoolArray, F64Array, I16Array, I32Array, I64Array
 from processing.keys import is_member, newest_per_series
 

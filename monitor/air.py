@@ -17,7 +17,7 @@ import numpy as np
 
 from monitor.db import Conn, maybe
 from pantau.db.copy import fetch_columns
-from pantau.db.pgcopy import utc
+from pantau.timestamps import utc
 from processing import air
 
 HOUR_MS = air.HOUR_MS

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from monitor.db import Conn
-from pantau.db.pgcopy import utc
+from pantau.timestamps import utc
 from processing import alarms
 
 MIN_MS = 60_000

@@ -8,7 +8,7 @@ import numpy as np
 import psycopg
 from psycopg.rows import TupleRow
 
-from pantau.db.pgcopy import utc
+from pantau.timestamps import utc
 
 Conn = psycopg.Connection[TupleRow]
 

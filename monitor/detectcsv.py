@@ -19,12 +19,12 @@ import csv
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TextIO
 
 import numpy as np
 
 from pantau.errors import ConfigError
+from pantau.timestamps import parse_text
 from processing.detect import KIND_NAMES, Params, State, detect
 from processing.rules import RULES, Rule, metric_rules
 
@@ -36,23 +36,6 @@ class Series:
     text: list[str]  # timestamps as written
     ts_ms: np.ndarray
     value: np.ndarray
-
-
-def parse_timestamp(text: str) -> int:
-    """Unix ms from ISO 8601 with an offset, or epoch seconds / milliseconds (by magnitude)."""
-    stripped = text.strip()
-    try:
-        number = float(stripped)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(number):
-            raise ValueError(f"timestamp {text!r} is not finite")
-        return int(number) if abs(number) >= 1e11 else round(number * 1000)
-    parsed = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError(f"timestamp {text!r} has no UTC offset")
-    return int(parsed.timestamp() * 1000)
 
 
 def read_series(rows: Iterable[list[str]], source: str) -> Series:
@@ -74,7 +57,7 @@ def read_series(rows: Iterable[list[str]], source: str) -> Series:
         if not row or all(not c.strip() for c in row):
             continue
         try:
-            ts.append(parse_timestamp(row[ti]))
+            ts.append(parse_text(row[ti]))
             values.append(float(row[vi]))
         except (ValueError, IndexError) as exc:
             raise ConfigError(

@@ -15,7 +15,7 @@ import numpy as np
 
 from monitor.db import Conn, maybe
 from pantau.db.copy import fetch_columns
-from pantau.db.pgcopy import utc
+from pantau.timestamps import utc
 from processing import tourism
 
 MIN_MS = 60_000

@@ -13,7 +13,7 @@ import numpy as np
 
 from monitor.db import Conn, maybe, maybe_utc
 from pantau.db.copy import fetch_columns
-from pantau.db.pgcopy import utc
+from pantau.timestamps import utc
 from processing import waste
 from processing.tourism import WIB_OFFSET_S
 

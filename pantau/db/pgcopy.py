@@ -10,8 +10,6 @@ The rows here are ``(sensor_key int4, metric_id int2, ts timestamptz, value floa
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import numpy as np
 
 from processing.arrays import F64Array, I16Array, I32Array, I64Array
@@ -47,11 +45,6 @@ KEY_ROW = np.dtype(
         ("ts_us", ">i8"),
     ]
 )
-
-
-def utc(ms: float) -> datetime:
-    """A Unix-ms time as an aware UTC datetime (for COPY rows in text form, and parameters)."""
-    return datetime.fromtimestamp(float(ms) / 1000, tz=UTC)
 
 
 def encode_readings(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cli.main import main
-from monitor.detectcsv import parse_timestamp, run
+from monitor.detectcsv import run
 
 
 def series_csv(values: np.ndarray, start_s: int = 1_764_000_000, step_s: int = 300) -> str:
@@ -23,16 +23,6 @@ def score(text: str, metric: str | None = None) -> list[dict[str, str]]:
     out = io.StringIO()
     run(io.StringIO(text), "test.csv", out, metric)
     return list(csv.DictReader(io.StringIO(out.getvalue())))
-
-
-def test_timestamps_iso_seconds_and_milliseconds_agree():
-    ms = 1_764_000_000_000
-    assert parse_timestamp("1764000000") == ms
-    assert parse_timestamp("1764000000000") == ms
-    assert parse_timestamp("2025-11-24T16:00:00Z") == ms
-    assert parse_timestamp("2025-11-24T23:00:00+07:00") == ms
-    with pytest.raises(ValueError, match="no UTC offset"):
-        parse_timestamp("2025-11-24T16:00:00")
 
 
 def test_a_spike_and_a_stuck_run_are_found_and_nothing_else():
