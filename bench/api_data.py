@@ -33,6 +33,7 @@ from monitor.settings import ProcessSettings
 from pantau.db.pgcopy import encode_readings
 from pantau.registry.fleet import Fleet, load_fleet
 from pantau.registry.load import load_into
+from processing.rollup import ROLLUPS
 from simulators.scale import scale_fleet
 
 MIN_MS = 60_000
@@ -42,8 +43,7 @@ WIB_MS = 7 * 3_600_000
 SIDE_DAYS = 4  # footfall and air history: ISPU needs 24 h windows over the last 48 h
 LOADERS = 2  # connections loading days in parallel
 COPY = "COPY readings (sensor_key, metric_id, ts, value) FROM STDIN (FORMAT BINARY)"
-ROLLUPS = (("rollup_1m", "1 minute"), ("rollup_15m", "15 minutes"),
-           ("rollup_1h", "1 hour"), ("rollup_1d", "1 day"))  # fmt: skip
+ROLLUP_TABLES = tuple((r.table, r.interval) for r in ROLLUPS)
 ROLLUP = """INSERT INTO {table} (sensor_key, metric_id, bucket, n, sum, sum_sq, min, max,
     first_ts, first_value, last_ts, last_value)
 SELECT sensor_key, metric_id, time_bucket(%(width)s::interval, ts), count(*), sum(value),
@@ -177,7 +177,7 @@ def load_day(url: str, s: Streams, day_ms: int, start_ms: int, end_ms: int) -> i
         # Commit before the rollups: a transaction that created a chunk holds a lock on the
         # hypertable until it ends, which would make the other loader's COPY wait.
         conn.commit()
-        for table, width in ROLLUPS:
+        for table, width in ROLLUP_TABLES:
             conn.execute(ROLLUP.format(table=table), {"width": width, "lo": lo, "hi": hi})
     return int(k.shape[0])
 

@@ -57,18 +57,14 @@ from ops.stack.local import LocalStack
 from pantau.registry.fleet import Fleet, parse_fleet
 from processing.anomalies import Params
 from processing.detect import KIND_NAMES, State, detect
+from processing.rollup import ROLLUPS
 from processing.rules import metric_rules
 
 DAY_MS = 86_400_000
 BROKER_DOWN_S = 1.0  # how long the broker stays stopped
 DB_DOWN_S = 2.0  # how long the database stays stopped
 STALL_S = 120.0  # give up when nothing new is stored for this long
-WIDTHS = {
-    "rollup_1m": "1 minute",
-    "rollup_15m": "15 minutes",
-    "rollup_1h": "1 hour",
-    "rollup_1d": "1 day",
-}
+WIDTHS = {r.table: r.interval for r in ROLLUPS}
 
 
 @dataclass(frozen=True)

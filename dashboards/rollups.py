@@ -9,8 +9,13 @@ runs only the one whose guard holds ("One-Time Filter: false" on the others).
 
 from __future__ import annotations
 
-# (table, bucket width in seconds), finest first.
-TIERS: tuple[tuple[str, int], ...] = (("rollup_1m", 60), ("rollup_15m", 900), ("rollup_1h", 3600))
+from processing.rollup import ROLLUPS
+
+# (table, bucket width in seconds), finest first: the rollups up to hourly (charts step no
+# coarser than that).
+TIERS: tuple[tuple[str, int], ...] = tuple(
+    (r.table, r.width_ms // 1000) for r in ROLLUPS if r.width_ms <= 3_600_000
+)
 
 
 def by_interval(template: str, *, finest_s: int = 60) -> str:

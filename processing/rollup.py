@@ -20,14 +20,32 @@ from processing.arrays import F64Array, I16Array, I32Array, I64Array
 from processing.keys import series_key
 
 MINUTE_MS = 60_000
-# The widths stored, finest first; each divides the next, so each is built from the previous.
-WIDTHS_MS: tuple[int, ...] = (MINUTE_MS, 15 * MINUTE_MS, 60 * MINUTE_MS, 1440 * MINUTE_MS)
-TABLES: dict[int, str] = {
-    MINUTE_MS: "rollup_1m",
-    15 * MINUTE_MS: "rollup_15m",
-    60 * MINUTE_MS: "rollup_1h",
-    1440 * MINUTE_MS: "rollup_1d",
-}
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """One rollup width: its name (the API's ``bucket=``), its table and its width."""
+
+    name: str
+    table: str
+    width_ms: int
+
+    @property
+    def interval(self) -> str:
+        """The width as a PostgreSQL interval literal (for ``time_bucket``)."""
+        return f"{self.width_ms // 1000} seconds"
+
+
+# The one list of rollup widths and their tables, finest first; each width divides the next,
+# so each is built from the previous.
+ROLLUPS: tuple[Rollup, ...] = (
+    Rollup("1m", "rollup_1m", MINUTE_MS),
+    Rollup("15m", "rollup_15m", 15 * MINUTE_MS),
+    Rollup("1h", "rollup_1h", 60 * MINUTE_MS),
+    Rollup("1d", "rollup_1d", 1440 * MINUTE_MS),
+)
+WIDTHS_MS: tuple[int, ...] = tuple(r.width_ms for r in ROLLUPS)
+TABLES: dict[int, str] = {r.width_ms: r.table for r in ROLLUPS}
 
 
 @dataclass(frozen=True)

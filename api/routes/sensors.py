@@ -12,6 +12,7 @@ from api.deps import Conn, Engineer, Format, Paging, Settings, query_time
 from api.models import Page, page_of
 from api.problems import Problem
 from api.render import CSV, PROBLEM_RESPONSE, csv_response, respond, wants_csv, wib, wib_rows
+from processing.rollup import ROLLUPS
 
 router = APIRouter(tags=["sensors"])
 SensorId = Annotated[
@@ -20,12 +21,7 @@ SensorId = Annotated[
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: PROBLEM_RESPONSE}
 
 # Rollup widths, finest first: (name, table, width).
-WIDTHS = (
-    ("1m", "rollup_1m", timedelta(minutes=1)),
-    ("15m", "rollup_15m", timedelta(minutes=15)),
-    ("1h", "rollup_1h", timedelta(hours=1)),
-    ("1d", "rollup_1d", timedelta(days=1)),
-)
+WIDTHS = tuple((r.name, r.table, timedelta(milliseconds=r.width_ms)) for r in ROLLUPS)
 AUTO_RAW = timedelta(hours=6)  # bucket=auto serves raw readings up to this range
 AUTO_POINTS = 1000  # ... and otherwise the finest width giving at most this many buckets
 MAX_BUCKETS = 20_000
