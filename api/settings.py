@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from pantau.settings import CommonSettings
 
@@ -49,8 +49,23 @@ class ApiSettings(CommonSettings):
     raw_max_hours: float = Field(
         48.0, gt=0, description="Longest time range served as raw readings; longer: bucketed."
     )
-    depot: str = Field(
-        "",
-        pattern=r"^$|^-?[0-9.]+,-?[0-9.]+$",
-        description="lat,lon where collection trucks start; default: the disposal site.",
+    depot: Annotated[tuple[float, float] | None, NoDecode] = Field(
+        None, description="lat,lon where collection trucks start; default: the disposal site."
     )
+
+    @field_validator("depot", mode="before")
+    @classmethod
+    def _lat_lon(cls, value: Any) -> Any:
+        """``lat,lon`` (decimal degrees, WGS 84) as written in PANTAU_API_DEPOT; empty: none."""
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return None
+        parts = value.split(",")
+        try:
+            lat, lon = (float(p) for p in parts)
+        except ValueError:
+            raise ValueError(f"{value!r} is not lat,lon (e.g. -6.59,110.67)") from None
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError(f"{value!r} is not a place: latitude -90..90, longitude -180..180")
+        return lat, lon

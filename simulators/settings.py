@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from pantau.settings import CommonSettings
+from simulators.metrics import FAULT_KINDS, parse_fault_kinds
 
 
 class SimulateSettings(CommonSettings):
@@ -30,9 +31,17 @@ class SimulateSettings(CommonSettings):
     fault_rate: float = Field(
         0.05, ge=0, description="Injected faults per sensor per simulated day (0: none)."
     )
-    fault_kinds: str = Field(
-        "all", description="Comma-separated fault kinds to inject (stuck, spike, ...), or all."
+    fault_kinds: Annotated[tuple[str, ...], NoDecode] = Field(
+        FAULT_KINDS,
+        description="Comma-separated fault kinds to inject (stuck, spike, ...), or all.",
     )
+
+    @field_validator("fault_kinds", mode="before")
+    @classmethod
+    def _fault_kinds(cls, value: Any) -> Any:
+        """``all`` or a comma-separated list, as written in PANTAU_SIM_FAULT_KINDS."""
+        return parse_fault_kinds(value) if isinstance(value, str) else value
+
     payload: Literal["json", "batch", "senml"] = Field(
         "json", description="JSON objects, gateway batches (JSON arrays) or SenML packs."
     )

@@ -151,7 +151,7 @@ async def villages(request: Request, conn: Conn, page: Paging, who: Dlh, fmt: Fo
 LatLon = tuple[float, float]
 
 
-async def _places(conn: Conn, depot_setting: str) -> tuple[LatLon, LatLon]:
+async def _places(conn: Conn, depot: LatLon | None) -> tuple[LatLon, LatLon]:
     cur = await conn.execute(
         "SELECT lat, lon FROM zones WHERE kind = 'disposal' AND lat IS NOT NULL "
         "ORDER BY zone_id LIMIT 1"
@@ -163,10 +163,7 @@ async def _places(conn: Conn, depot_setting: str) -> tuple[LatLon, LatLon]:
             "no disposal site (a zone of kind 'disposal') is registered; add one to the fleet file",
         )
     disposal = (float(row["lat"]), float(row["lon"]))
-    if depot_setting:
-        lat, lon = (float(x) for x in depot_setting.split(","))
-        return (lat, lon), disposal
-    return disposal, disposal
+    return depot or disposal, disposal
 
 
 @router.get(

@@ -121,7 +121,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from pantau.registry.fleet import load_fleet
     from simulators.fleet import FleetSimulator
     from simulators.labels import save_csv
-    from simulators.metrics import parse_fault_kinds
     from simulators.progress import ProgressBar, summary
     from simulators.run import run_backfill, run_live
     from simulators.scale import fleet_toml, scale_fleet
@@ -152,7 +151,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         settings.seed,
         settings.topic_root,
         fault_rate=settings.fault_rate,
-        fault_kinds=parse_fault_kinds(settings.fault_kinds),
+        fault_kinds=settings.fault_kinds,
         payload=settings.payload,
         batch_s=settings.batch_s,
     )
