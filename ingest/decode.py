@@ -19,7 +19,10 @@ from typing import Any
 
 import orjson
 
-from ingest.decoded import (
+from ingest.decoded import Decoded, Problem
+from ingest.senml import decode_senml
+from pantau.timestamps import parse_ts
+from processing.reasons import (
     BAD_STRUCTURE,
     BAD_TS,
     DUPLICATE_KEY,
@@ -28,11 +31,7 @@ from ingest.decoded import (
     TOO_LARGE,
     TOO_MANY,
     WRONG_TYPE,
-    Decoded,
-    Problem,
 )
-from ingest.senml import decode_senml
-from pantau.timestamps import parse_ts
 
 _KEY = re.compile(rb'"\s*:')
 _QUOTE_SPACE = re.compile(rb'"\s')

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Reason codes of problems found while decoding (stored in rejects.reason).
-MALFORMED = "malformed_payload"
-BAD_STRUCTURE = "bad_structure"
-DUPLICATE_KEY = "duplicate_key"
-MISSING_TS = "missing_ts"
-BAD_TS = "bad_ts"
-WRONG_TYPE = "wrong_type"
-TOO_LARGE = "payload_too_large"
-TOO_MANY = "too_many_readings"
-BAD_UNIT = "bad_unit"
-
 
 @dataclass(frozen=True)
 class Problem:
-    """A rejected message (``metric`` None) or a rejected reading of a message."""
+    """A rejected message (``metric`` None) or a rejected reading of a message; ``reason`` is one
+    of :mod:`processing.reasons`."""
 
     reason: str
     detail: str

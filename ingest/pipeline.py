@@ -17,21 +17,22 @@ import psycopg
 from ingest.batch import Batch, Columns, Message, RejectRow
 from ingest.dberrors import is_transient
 from ingest.decode import decode
-from ingest.decoded import MALFORMED
 from ingest.snapshot import Registry
 from ingest.writer import Readings, Writer
 from pantau.topics import parse_topic
 from processing.arrays import I64Array
 from processing.keys import first_occurrence
-from processing.validate import Reason, validate
+from processing.reasons import (
+    BAD_TOPIC,
+    DB_REJECTED,
+    KIND_MISMATCH,
+    MALFORMED,
+    UNKNOWN_SENSOR,
+    VALIDATION_CODES,
+)
+from processing.validate import validate
 
 logger = logging.getLogger(__name__)
-
-BAD_TOPIC = "bad_topic"
-DB_REJECTED = "db_rejected"
-UNKNOWN_SENSOR = "unknown_sensor"
-KIND_MISMATCH = "kind_mismatch"
-REASON_NAMES = {int(r): r.code for r in Reason}
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,10 @@ class Pipeline:
             detail = f"value {cols.value[i]!r} at ts_ms {int(cols.ts_ms[i])}"
             rejects.append(
                 batch.reject_row(
-                    int(cols.message[i]), REASON_NAMES[int(reason[i])], detail, cols.metric_name[i]
+                    int(cols.message[i]),
+                    VALIDATION_CODES[int(reason[i])],
+                    detail,
+                    cols.metric_name[i],
                 )
             )
         keep = np.flatnonzero(valid)

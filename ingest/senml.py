@@ -43,15 +43,8 @@ import math
 import re
 from typing import Any, NamedTuple
 
-from ingest.decoded import (
-    BAD_STRUCTURE,
-    BAD_TS,
-    BAD_UNIT,
-    TOO_MANY,
-    WRONG_TYPE,
-    Decoded,
-    Problem,
-)
+from ingest.decoded import Decoded, Problem
+from processing.reasons import BAD_STRUCTURE, BAD_TS, BAD_UNIT, TOO_MANY, WRONG_TYPE
 
 RELATIVE_TIME_LIMIT_S = 2**28  # section 4.5.3: smaller resolved times are relative to "now"
 DEFAULT_VERSION = 10  # section 4.4

@@ -8,26 +8,11 @@ names the reason, so every reading has exactly one code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 
 import numpy as np
 
 from processing.arrays import F64Array, I16Array, I64Array, U8Array
-
-
-class Reason(IntEnum):
-    """Why a reading was rejected. The names are the ``reason`` strings stored in ``rejects``."""
-
-    OK = 0
-    UNKNOWN_METRIC = 1  # not in the catalog, or not a metric of this sensor's kind
-    NON_FINITE = 2  # NaN or +-Infinity
-    OUT_OF_RANGE = 3  # outside the catalog's [min_value, max_value]
-    TS_IN_FUTURE = 4  # later than now + tolerance
-    TS_BEFORE_INSTALL = 5  # earlier than the sensor's installation time
-
-    @property
-    def code(self) -> str:
-        return self.name.lower()
+from processing.reasons import Reason
 
 
 @dataclass(frozen=True)

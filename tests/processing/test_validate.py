@@ -8,7 +8,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processing.validate import Catalog, Reason, validate
+from processing.reasons import Reason
+from processing.validate import Catalog, validate
 
 N_METRICS = 6
 N_KINDS = 3
