@@ -10,6 +10,9 @@ COPY processing ./processing
 COPY api ./api
 COPY simulators ./simulators
 COPY dashboards ./dashboards
+COPY monitor ./monitor
+COPY ops ./ops
+COPY cli ./cli
 RUN pip install --no-cache-dir . && rm -rf /root/.cache
 # Where `registry credentials --out` writes the broker's files, as the broker's user (uid 1883 in
 # the eclipse-mosquitto image): a named volume mounted here starts with this owner and mode.

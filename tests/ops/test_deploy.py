@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,21 @@ def test_mounted_files_and_copied_sources_exist():
         if line.startswith("COPY "):
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), source
+
+
+def test_the_image_copies_every_package_the_project_installs():
+    """A package left out of the Dockerfile is an image whose `pantau` fails on its import."""
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    copied = {
+        line.split()[1]
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and len(line.split()) == 3
+    }
+    assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
+    assert packages == {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "bench"}
 
 
 def test_compose_broker_is_as_durable_as_the_local_stack():
