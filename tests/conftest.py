@@ -1,4 +1,5 @@
-"""Test configuration: the real-service fixtures are a plugin (tests/fixtures/services.py)."""
+"""Test configuration: the real-service fixtures are plugins, one module per service
+(tests/fixtures/)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["tests.fixtures.services", "tests.fixtures.api"]
+# A plugin is listed after the plugins it imports: pytest rewrites the asserts of a plugin only
+# if it imports the module itself, and warns otherwise (an error, with filterwarnings = error).
+pytest_plugins = [
+    "tests.fixtures.polling",
+    "tests.fixtures.stack",
+    "tests.fixtures.broker",
+    "tests.fixtures.ingest",
+    "tests.fixtures.commands",
+    "tests.fixtures.api",
+]
 
 settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -14,7 +14,8 @@ import pytest
 
 from ops.stack.processes import free_port
 from pantau.db.migrate import available
-from tests.fixtures.services import pantau_env, run_pantau, wait_for
+from tests.fixtures.commands import pantau_env, run_pantau
+from tests.fixtures.polling import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from ops.stack.processes import free_port, port_open
-from tests.fixtures.services import make_state_dir, pantau_env, run_pantau
+from tests.fixtures.commands import pantau_env, run_pantau
+from tests.fixtures.stack import make_state_dir
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from ops.mqttauth import Device
 from pantau.registry.fleet import load_fleet
-from tests.fixtures.services import connect_mqtt, device_accounts, pantau_env, run_pantau, wait_for
+from tests.fixtures.broker import connect_mqtt, device_accounts
+from tests.fixtures.commands import pantau_env, run_pantau
+from tests.fixtures.polling import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from ops.stack.processes import cmdline, free_port, port_open
-from tests.fixtures.services import make_state_dir, pantau_env, run_pantau
+from tests.fixtures.commands import pantau_env, run_pantau
+from tests.fixtures.stack import make_state_dir
 
 pytestmark = pytest.mark.integration
 

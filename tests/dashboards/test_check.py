@@ -24,7 +24,7 @@ from dashboards.panels import Query, table
 from dashboards.provisioning import boards
 from pantau.errors import PantauError
 from tests.fixtures.api import END_MS, ApiData
-from tests.fixtures.services import pantau_env, run_pantau
+from tests.fixtures.commands import pantau_env, run_pantau
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ from ingest.derive import Detection
 from ingest.writer import Readings, Writer, WriteResult
 from processing.detect import KIND_NAMES, State, detect
 from processing.rules import metric_rules
-from tests.fixtures.services import wait_for
+from tests.fixtures.polling import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,11 @@ from ops.stack.local import StackState
 from pantau.db.scratch import scratch_database
 from pantau.registry.fleet import parse_fleet
 from pantau.registry.load import load_into
-from tests.fixtures.services import Publisher, count_readings, pantau_env, start_worker, wait_for
+from tests.fixtures.broker import Publisher
+from tests.fixtures.commands import pantau_env
+from tests.fixtures.ingest import start_worker
+from tests.fixtures.polling import wait_for
+from tests.fixtures.stack import count_readings
 
 pytestmark = pytest.mark.integration
 

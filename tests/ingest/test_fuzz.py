@@ -32,7 +32,9 @@ from hypothesis import strategies as st
 from ops.stack.local import StackState
 from pantau.registry.fleet import parse_fleet
 from pantau.registry.load import load_into
-from tests.fixtures.services import ReasonClient, RunningWorker, wait_for
+from tests.fixtures.broker import ReasonClient
+from tests.fixtures.ingest import RunningWorker
+from tests.fixtures.polling import wait_for
 from tests.ingest.fuzz_inputs import Limits, Message, messages
 from tests.ingest.fuzz_oracle import (
     INSTALLED,

@@ -15,7 +15,10 @@ from hypothesis import strategies as st
 from ops.stack.local import StackState
 from pantau.registry.fleet import parse_fleet
 from pantau.registry.load import load_into
-from tests.fixtures.services import Publisher, fresh_database, start_worker, wait_for
+from tests.fixtures.broker import Publisher
+from tests.fixtures.ingest import start_worker
+from tests.fixtures.polling import wait_for
+from tests.fixtures.stack import fresh_database
 
 pytestmark = pytest.mark.integration
 

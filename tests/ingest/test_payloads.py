@@ -11,7 +11,7 @@ import pytest
 from ops.stack.processes import free_port
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
-from tests.fixtures.services import wait_for
+from tests.fixtures.polling import wait_for
 from tests.ingest.test_worker import mosquitto_pub, rows
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,10 @@ import pytest
 
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
-from tests.fixtures.services import Publisher, count_readings, pantau_env, run_pantau, wait_for
+from tests.fixtures.broker import Publisher
+from tests.fixtures.commands import pantau_env, run_pantau
+from tests.fixtures.polling import wait_for
+from tests.fixtures.stack import count_readings
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,9 @@ import pytest
 from ops.stack.processes import free_port
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
-from tests.fixtures.services import mosquitto_client, pantau_env, run_pantau, wait_for
+from tests.fixtures.broker import mosquitto_client
+from tests.fixtures.commands import pantau_env, run_pantau
+from tests.fixtures.polling import wait_for
 
 pytestmark = pytest.mark.integration
 

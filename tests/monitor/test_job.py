@@ -22,7 +22,7 @@ from monitor.settings import ProcessSettings
 from pantau.registry.fleet import parse_fleet
 from pantau.registry.load import load_into
 from processing.rules import metric_rules
-from tests.fixtures.services import pantau_env, run_pantau
+from tests.fixtures.commands import pantau_env, run_pantau
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from monitor.status import StatusListener, parse_status
 from pantau.mqtt import MqttEndpoint
-from tests.fixtures.services import Publisher, connect_mqtt, wait_for
+from tests.fixtures.broker import Publisher, connect_mqtt
+from tests.fixtures.polling import wait_for
 
 pytestmark = pytest.mark.integration
 

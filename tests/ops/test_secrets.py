@@ -16,13 +16,10 @@ from pantau.db.connect import connect
 from pantau.db.scratch import with_database
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
-from tests.fixtures.services import (
-    count_readings,
-    device_accounts,
-    pantau_env,
-    run_pantau,
-    wait_for,
-)
+from tests.fixtures.broker import device_accounts
+from tests.fixtures.commands import pantau_env, run_pantau
+from tests.fixtures.polling import wait_for
+from tests.fixtures.stack import count_readings
 
 pytestmark = pytest.mark.integration
 

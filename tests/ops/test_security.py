@@ -31,15 +31,10 @@ from pantau.db.scratch import with_database
 from pantau.mqtt import MqttEndpoint
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
-from tests.fixtures.services import (
-    ReasonClient,
-    device_accounts,
-    login_url,
-    pantau_env,
-    run_pantau,
-    start_worker,
-    wait_for,
-)
+from tests.fixtures.broker import ReasonClient, device_accounts, login_url
+from tests.fixtures.commands import pantau_env, run_pantau
+from tests.fixtures.ingest import start_worker
+from tests.fixtures.polling import wait_for
 
 pytestmark = pytest.mark.integration
 

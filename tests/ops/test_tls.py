@@ -24,7 +24,9 @@ from pantau.db.connect import connect
 from pantau.mqtt import MqttEndpoint
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
-from tests.fixtures.services import make_state_dir, start_worker, wait_for
+from tests.fixtures.ingest import start_worker
+from tests.fixtures.polling import wait_for
+from tests.fixtures.stack import make_state_dir
 
 pytestmark = pytest.mark.integration
 

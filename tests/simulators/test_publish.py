@@ -13,7 +13,7 @@ from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
 from simulators.publish import MqttSink
 from simulators.scenario import generate, generate_columns
-from tests.fixtures.services import wait_for
+from tests.fixtures.polling import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,8 @@ from ops.stack.postgres import Cluster, ClusterConfig
 from ops.stack.processes import ServiceUser, free_port
 from pantau.db.migrate import available, migrate
 from pantau.errors import PantauError
-from tests.fixtures.services import make_state_dir, pantau_env, run_pantau
+from tests.fixtures.commands import pantau_env, run_pantau
+from tests.fixtures.stack import make_state_dir
 
 pytestmark = pytest.mark.integration
 

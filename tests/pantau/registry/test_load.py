@@ -7,7 +7,7 @@ import pytest
 
 from pantau.registry.fleet import load_fleet, parse_fleet
 from pantau.registry.load import load_into
-from tests.fixtures.services import pantau_env, run_pantau
+from tests.fixtures.commands import pantau_env, run_pantau
 
 pytestmark = pytest.mark.integration
 
