@@ -18,6 +18,8 @@ pytest_plugins = [
     "tests.fixtures.commands",
     "tests.fixtures.api",
 ]
+# The checks the route tests share assert outside a test module: rewrite those asserts too.
+pytest.register_assert_rewrite("tests.api.routes.helpers")
 
 settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
