@@ -45,7 +45,8 @@ default .pantau/): each command then connects with its own login and broker acco
 """
 
 
-def _setup_logging(verbose: bool) -> None:
+def setup_logging(verbose: bool) -> None:
+    """The command's log: to stderr, INFO (DEBUG with ``verbose``)."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -68,19 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
+    setup_logging(args.verbose)
     func: Callable[[argparse.Namespace], int] = args.func
+    return run_reporting_errors(args.command, lambda: func(args))
+
+
+def run_reporting_errors(command: str, func: Callable[[], int]) -> int:
+    """``func()``'s exit code; a PantauError, an invalid setting or a refused privilege is
+    printed as ``pantau <command>: error: ...`` with its fix, and becomes its exit code."""
     try:
-        return func(args)
+        return func()
     except PantauError as exc:
-        print(f"pantau {args.command}: error: {exc.problem}", file=sys.stderr)
+        print(f"pantau {command}: error: {exc.problem}", file=sys.stderr)
         if exc.fix:
             print(f"  fix: {exc.fix}", file=sys.stderr)
         return exc.exit_code
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(part) for part in error["loc"])
-            print(f"pantau {args.command}: error: setting {where}: {error['msg']}", file=sys.stderr)
+            print(f"pantau {command}: error: setting {where}: {error['msg']}", file=sys.stderr)
         print(
             "  fix: correct the PANTAU_* environment variable or option named above "
             "(see the configuration table in README.md)",
@@ -95,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(exc, psycopg.errors.InsufficientPrivilege):
             raise
         first = str(exc).strip().splitlines()[0]
-        print(f"pantau {args.command}: error: the database refused: {first}", file=sys.stderr)
+        print(f"pantau {command}: error: the database refused: {first}", file=sys.stderr)
         print(
             "  fix: run this with the login made for it (README, security: migrations, registry "
             "and keys as pantau_owner; ingest and process as pantau_ingest_user; the API as "

@@ -14,6 +14,9 @@ receive order (MQTT 5 section 4.6).
 It builds on three methods of paho's ``Client`` (``_sock_recv``, ``loop_read`` and
 ``_packet_queue``); the version range in pyproject.toml pins the paho releases this was checked
 against, and ``tests/ingest/test_mqttclient.py`` fails if their shape changes.
+
+:func:`session_client` builds the worker's client from its settings; the composition
+(cli/commands/ingest.py) hands it to the worker as its client factory.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from __future__ import annotations
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+
+from ingest.settings import IngestSettings
 
 CHUNK_BYTES = 65536
 PUBACK = 0x40
@@ -77,3 +82,30 @@ class BufferedClient(mqtt.Client):
         while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._sock is not None and self._buffered():
             rc = super().loop_read(1)
         return rc
+
+
+def session_client(settings: IngestSettings) -> BufferedClient:
+    """The worker's client: its fixed client id, manual acknowledgement, the MQTT version of
+    ``settings`` and the login and TLS settings of its broker URL.
+
+    A persistent session is MQTT 5's clean start off (given when connecting) or MQTT 3.1.1's
+    clean session off, which lasts until the broker's own expiry (Mosquitto:
+    persistent_client_expiration).
+    """
+    if settings.mqtt_version == "5":
+        client = BufferedClient(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+    else:
+        client = BufferedClient(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            protocol=MQTTProtocolVersion.MQTTv311,
+            clean_session=False,
+            manual_ack=True,
+        )
+    settings.resolved_mqtt().configure(client)
+    return client

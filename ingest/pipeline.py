@@ -1,24 +1,24 @@
 """From received messages to a written batch: topic, registry, decoding, validation, writing.
 
-The :class:`Pipeline` knows nothing of MQTT: it takes ``(topic, payload, ack handle)`` and, on
-flush, returns the ack handles of every message whose data (readings and rejects) is committed.
+The :class:`Pipeline` knows nothing of MQTT or of the database: it takes ``(topic, payload, ack
+handle)``, looks sensors up in the registry snapshot it was given, and on flush hands the
+batch's rows to a :class:`Store`, returning the ack handles of every message whose data
+(readings and rejects) is committed.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
-import psycopg
 
 from ingest.batch import Batch, Columns, Message, RejectRow
-from ingest.dberrors import is_transient
 from ingest.decode import decode
-from ingest.snapshot import Registry
-from ingest.writer import Readings, Writer
+from ingest.snapshot import EMPTY, RegistrySnapshot
+from ingest.writer import Readings, WriteResult
 from pantau.topics import parse_topic
 from processing.arrays import I64Array
 from processing.keys import first_occurrence
@@ -53,41 +53,71 @@ class FlushResult:
     commit_s: float
 
 
+class RefusedError(Exception):
+    """The store refused a write for good: the same rows would fail again (a constraint, a
+    value the column cannot hold). ``code`` is the store's own (an SQLSTATE), ``message`` its
+    text. Any other exception of :meth:`Store.write` is the caller's to retry."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class Store(Protocol):
+    def write(self, readings: Readings, rejects: list[RejectRow]) -> WriteResult:
+        """Store ``readings`` and ``rejects`` in one transaction; raise :class:`RefusedError` when
+        the data itself is refused."""
+        ...
+
+
 class Pipeline:
-    def __init__(
-        self,
-        root: str,
-        registry: Registry,
-        limits: Limits,
-        reload_registry: Callable[[], None] = lambda: None,
-    ) -> None:
+    """Builds batches from messages and writes them.
+
+    ``snapshot`` is the registry it looks sensors up in. The caller replaces it (one
+    assignment) when it has loaded a newer one; each call reads it once, so a call works on one
+    snapshot from start to end whichever thread replaces it meanwhile.
+    """
+
+    def __init__(self, root: str, limits: Limits, snapshot: RegistrySnapshot = EMPTY) -> None:
         self.root = root
-        self.registry = registry
         self.limits = limits
-        self.reload_registry = reload_registry
+        self.snapshot = snapshot
         self.batch = Batch()
 
-    def add(self, topic: str, payload: bytes, ack: tuple[int, int, int], received_ms: int) -> None:
-        """Add one message to the batch: its valid readings, or its rejects."""
+    def add(
+        self,
+        topic: str,
+        payload: bytes,
+        ack: tuple[int, int, int],
+        received_ms: int,
+        *,
+        hold_unknown: bool = False,
+    ) -> bool:
+        """Add one message to the batch: its valid readings, or its rejects. Returns True.
+
+        With ``hold_unknown``, a message whose sensor is not in the snapshot is not added and
+        False is returned: the caller may load a newer snapshot (the sensor may have been
+        registered since) and add the message again, in its turn, so acks keep receive order.
+        """
         parsed = parse_topic(self.root, topic)
+        snapshot = self.snapshot
+        entry = snapshot.sensors.get(parsed.sensor_id) if parsed else None
+        if parsed is not None and entry is None and hold_unknown:
+            return False
         sensor_id = parsed.sensor_id if parsed else None
         index = self.batch.add_message(Message(topic, payload, received_ms, ack, sensor_id))
         if parsed is None:
             self.batch.reject(index, BAD_TOPIC, f"not {self.root}/<kind>/<sensor_id>")
-            return
-        entry = self.registry.sensors.get(parsed.sensor_id)
-        if entry is None:
-            # Registered since the last load? The callback reloads, at most every few seconds.
-            self.reload_registry()
-            entry = self.registry.sensors.get(parsed.sensor_id)
+            return True
         if entry is None:
             self.batch.reject(index, UNKNOWN_SENSOR, "sensor is not in the registry")
-            return
+            return True
         if entry.kind != parsed.kind:
             self.batch.reject(
                 index, KIND_MISMATCH, f"sensor is a {entry.kind}, topic says {parsed.kind}"
             )
-            return
+            return True
         try:
             decoded = decode(
                 payload,
@@ -100,10 +130,10 @@ class Pipeline:
             # recorded reject: otherwise the broker would redeliver it to every restart.
             logger.exception("decoding a message on %s failed; it is rejected", topic)
             self.batch.reject(index, MALFORMED, f"could not be decoded ({type(exc).__name__})")
-            return
+            return True
         for problem in decoded.problems:
             self.batch.reject(index, problem.reason, problem.detail, problem.metric)
-        metric_ids = self.registry.metric_ids
+        metric_ids = snapshot.metric_ids
         self.batch.add_readings(
             index,
             decoded,
@@ -112,6 +142,7 @@ class Pipeline:
             entry.installed_ms,
             [metric_ids.get(name, -1) for name in decoded.metrics],
         )
+        return True
 
     def due(self, now_ms: int, max_readings: int, max_messages: int, max_age_ms: int) -> bool:
         """Whether the batch should be written: full in readings or in messages, or old."""
@@ -130,17 +161,16 @@ class Pipeline:
         batch, self.batch = self.batch, Batch()
         return batch
 
-    def write(self, batch: Batch, writer: Writer, now_ms: int) -> FlushResult:
+    def write(self, batch: Batch, store: Store, now_ms: int) -> FlushResult:
         """Validate and write ``batch`` in one transaction.
 
-        A transient database error propagates: the caller retries the same batch (writing is
-        idempotent). A permanent one (the database refuses some row) makes the batch be written
-        message by message, and the readings of a message the database refuses become
-        ``db_rejected`` rejects.
+        An error of the store other than :class:`RefusedError` propagates: the caller retries the
+        same batch (writing is idempotent). A refusal makes the batch be written message by
+        message, and the readings of a message the store refuses become ``db_rejected`` rejects.
         """
         cols = batch.columns()
         reason = validate(
-            self.registry.catalog,
+            self.snapshot.catalog,
             cols.kind_idx,
             cols.metric_id,
             cols.ts_ms,
@@ -164,18 +194,16 @@ class Pipeline:
         keep = np.flatnonzero(valid)
         keep = keep[first_occurrence(cols.sensor_key[keep], cols.metric_id[keep], cols.ts_ms[keep])]
         try:
-            result = writer.write(_readings(cols, keep), rejects)
+            result = store.write(_readings(cols, keep), rejects)
             inserted, commit_s = int(result.inserted.sum()), result.commit_s
-        except psycopg.Error as exc:
-            if is_transient(exc):
-                raise
+        except RefusedError as exc:
             logger.error(
                 "the database refused a batch of %d messages (%s: %s); writing them one by one",
                 len(batch.messages),
-                exc.sqlstate,
-                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                exc.code,
+                exc.message.splitlines()[0] if exc.message else "no message",
             )
-            inserted, commit_s, rejects = _write_each(batch, writer, cols, keep, rejects)
+            inserted, commit_s, rejects = _write_each(batch, store, cols, keep, rejects)
         return FlushResult(
             acks=[m.ack for m in batch.messages],
             messages=len(batch.messages),
@@ -188,7 +216,7 @@ class Pipeline:
 
 
 def _write_each(
-    batch: Batch, writer: Writer, cols: Columns, keep: I64Array, rejects: list[RejectRow]
+    batch: Batch, store: Store, cols: Columns, keep: I64Array, rejects: list[RejectRow]
 ) -> tuple[int, float, list[RejectRow]]:
     """Write message by message; returns (inserted, seconds, all rejects written)."""
     inserted, commit_s, written = 0, 0.0, []
@@ -196,17 +224,15 @@ def _write_each(
         mine = keep[cols.message[keep] == index]
         own_rejects = [r for r in rejects if r.message == index]
         try:
-            result = writer.write(_readings(cols, mine), own_rejects)
+            result = store.write(_readings(cols, mine), own_rejects)
             inserted += int(result.inserted.sum())
-        except psycopg.Error as exc:
-            if is_transient(exc):
-                raise
-            detail = f"{exc.sqlstate}: {str(exc).strip()[:150]}"
+        except RefusedError as exc:
+            detail = f"{exc.code}: {exc.message[:150]}"
             own_rejects = own_rejects + [
                 batch.reject_row(index, DB_REJECTED, detail, cols.metric_name[i])
                 for i in mine.tolist()
             ]
-            result = writer.write(_readings(cols, mine[:0]), own_rejects)
+            result = store.write(_readings(cols, mine[:0]), own_rejects)
         commit_s += result.commit_s
         written.extend(own_rejects)
     return inserted, commit_s, written

@@ -1,25 +1,29 @@
 """`pantau ingest --processes N`: N worker processes on one shared subscription, supervised.
 
 One worker process is bound by paho's pure-Python network thread (about 13,000 single-reading
-messages/s here), so more throughput needs more processes. Each child is an ordinary
-`pantau ingest` with client id ``<client_id>-<k>`` in the shared group (``$share/<group>/...``),
-so the broker splits the messages between them and each keeps its own persistent session.
+messages/s here), so more throughput needs more processes. Each child is a process of its own
+(multiprocessing's "spawn": a fresh interpreter, nothing inherited but the arguments) that runs
+``target`` with the group's settings changed for it: client id ``<client_id>-<k>`` in the shared
+group (``$share/<group>/...``), so the broker splits the messages between them and each keeps
+its own persistent session, and its own metrics port. ``target`` (the composition's) sets up
+logging and signal handling and runs a worker; its exit code is the child's.
 
 A child that dies is restarted with capped backoff. A child that exits with an error in its
-first seconds (bad configuration, database unreachable) stops the whole group with its exit
-code, since restarting would fail the same way; one killed by a signal is restarted.
-SIGTERM/SIGINT are passed on, and the supervisor waits for the children to flush and ack.
+first seconds (bad configuration, database unreachable, a login the broker refuses) stops the
+whole group with its exit code, since restarting would fail the same way; one killed by a signal
+is restarted. SIGTERM/SIGINT are passed on, and the supervisor waits for the children to flush
+and ack.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
+import multiprocessing
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 
 from ingest.settings import IngestSettings
 
@@ -29,62 +33,53 @@ STARTUP_GRACE_S = 5.0  # a child failing sooner than this is misconfigured, not 
 MAX_BACKOFF_S = 30.0
 STOP_TIMEOUT_S = 60.0
 
+Target = Callable[[IngestSettings], object]
+
 
 @dataclass
 class Child:
     index: int
-    process: subprocess.Popen[bytes]
+    process: BaseProcess
     started: float
     backoff_s: float = 1.0
 
 
-def child_env(settings: IngestSettings, index: int, group: str) -> dict[str, str]:
-    """The environment of child ``index``: its own client id and metrics port, the shared group."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PANTAU_INGEST_")}
-    env.update(
-        {
-            f"PANTAU_INGEST_{name.upper()}": str(value)
-            for name, value in settings.model_dump().items()
-            if name in IngestSettings.model_fields and name not in _SHARED_FIELDS
+def child_settings(settings: IngestSettings, index: int, group: str) -> IngestSettings:
+    """The settings of child ``index``: its own client id and metrics port, the shared group."""
+    return settings.model_copy(
+        update={
+            "client_id": f"{settings.client_id}-{index}",
+            "shared_group": group,
+            "processes": 1,
+            "metrics_port": settings.metrics_port + index if settings.metrics_port else 0,
         }
     )
-    env.update(
-        {
-            "PANTAU_DATABASE_URL": settings.resolved_database_url(),
-            "PANTAU_MQTT_URL": settings.resolved_mqtt_url(),
-            "PANTAU_TOPIC_ROOT": settings.topic_root,
-            "PANTAU_STATE_DIR": str(settings.state_dir),
-            "PANTAU_INGEST_CLIENT_ID": f"{settings.client_id}-{index}",
-            "PANTAU_INGEST_SHARED_GROUP": group,
-            "PANTAU_INGEST_PROCESSES": "1",
-            "PANTAU_INGEST_METRICS_PORT": str(
-                settings.metrics_port + index if settings.metrics_port else 0
-            ),
-        }
+
+
+def _spawn(target: Target, settings: IngestSettings, index: int, group: str) -> Child:
+    process = multiprocessing.get_context("spawn").Process(
+        target=target,
+        args=(child_settings(settings, index, group),),
+        name=f"pantau-ingest-{index}",
     )
-    return env
-
-
-_SHARED_FIELDS = frozenset({"state_dir", "database_url", "mqtt_url", "topic_root"})
-
-
-def _spawn(settings: IngestSettings, index: int, group: str) -> Child:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "ingest"], env=child_env(settings, index, group)
-    )
-    logger.info("started worker %d (pid %d)", index, process.pid)
+    process.start()
+    logger.info("started worker %d (pid %s)", index, process.pid)
     return Child(index=index, process=process, started=time.monotonic())
 
 
-def supervise(settings: IngestSettings, stop: threading.Event) -> int:
-    """Run ``settings.processes`` workers until ``stop``; returns the exit code."""
+def supervise(settings: IngestSettings, stop: threading.Event, target: Target) -> int:
+    """Run ``settings.processes`` children, each running ``target`` with its settings, until
+    ``stop``; returns the exit code. ``target`` must be picklable (a module-level function)."""
     group = settings.shared_group or "pantau"
-    children = [_spawn(settings, k, group) for k in range(1, settings.processes + 1)]
-    exit_code = 0
+    children: list[Child] = []
     try:
+        # Appended one by one: if starting one fails, those started are stopped.
+        children.extend(
+            _spawn(target, settings, k, group) for k in range(1, settings.processes + 1)
+        )
         while not stop.wait(0.5):
             for i, child in enumerate(children):
-                code = child.process.poll()
+                code = child.process.exitcode  # negative: killed by that signal
                 if code is None:
                     continue
                 lived = time.monotonic() - child.started
@@ -103,22 +98,24 @@ def supervise(settings: IngestSettings, stop: threading.Event) -> int:
                 )
                 if stop.wait(backoff):
                     break
-                children[i] = _spawn(settings, child.index, group)
+                child.process.close()
+                children[i] = _spawn(target, settings, child.index, group)
                 children[i].backoff_s = backoff
     finally:
         _stop_all(children)
-    return exit_code
+    return 0
 
 
 def _stop_all(children: list[Child]) -> None:
+    """SIGTERM every child still running (each flushes and acks), then wait for them."""
     for child in children:
-        if child.process.poll() is None:
+        if child.process.exitcode is None:
             child.process.terminate()
     deadline = time.monotonic() + STOP_TIMEOUT_S
     for child in children:
-        try:
-            child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        child.process.join(timeout=max(0.1, deadline - time.monotonic()))
+        if child.process.exitcode is None:
             logger.error("worker %d did not stop in time; killing it", child.index)
             child.process.kill()
-            child.process.wait()
+            child.process.join()
+        child.process.close()

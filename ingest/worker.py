@@ -16,6 +16,13 @@ Guarantees (DESIGN.md section 3):
 
 paho's network thread only puts messages on a queue (waiting when it is full: that is the
 backpressure); all work happens on the main thread.
+
+The worker is handed its connections: ``connect_db`` opens a database connection and
+``make_client`` builds its MQTT client (cli/commands/ingest.py passes the real ones). It follows
+Pantau's MQTT failure policy (:class:`pantau.mqtt.FailurePolicy`): it reconnects after network
+errors, and stops with a ConfigError when the broker refuses its login or its subscription.
+The registry is an immutable snapshot that the main thread alone replaces: at start, and when
+a message comes from a sensor the snapshot does not know (at most every ``reload_every_s``).
 """
 
 from __future__ import annotations
@@ -25,30 +32,30 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
+from psycopg.rows import TupleRow
 
-from ingest.batch import Batch
+from ingest.batch import Batch, RejectRow
 from ingest.dberrors import is_transient
 from ingest.derive import Detection
 from ingest.metrics import IngestMetrics
 from ingest.mqttclient import BufferedClient
-from ingest.pipeline import FlushResult, Limits, Pipeline
+from ingest.pipeline import FlushResult, Limits, Pipeline, RefusedError
 from ingest.settings import IngestSettings
-from ingest.snapshot import Registry
-from ingest.writer import Writer
-from pantau.db.connect import connect
+from ingest.snapshot import RegistrySnapshot, load_snapshot
+from ingest.writer import Readings, Writer, WriteResult
 from pantau.db.migrate import require_current
 from pantau.errors import ConfigError, ServiceUnavailableError
-from pantau.mqtt import MqttEndpoint
+from pantau.mqtt import FailurePolicy, MqttEndpoint
 from pantau.topics import telemetry_filter
 from processing.rules import metric_rules
 
@@ -57,6 +64,10 @@ logger = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 30
 IDLE_POLL_S = 0.002  # how long the main thread sleeps when the inbox is empty
+RELOAD_EVERY_S = 10.0  # registry reloads for unknown sensors: at most one per this long
+
+ConnectDb = Callable[[], psycopg.Connection[TupleRow]]
+MakeClient = Callable[[], BufferedClient]
 
 
 def now_ms() -> int:
@@ -84,13 +95,37 @@ class Counters:
         self.commit_s_total += r.commit_s
 
 
-class Worker:
-    """One ingest worker. ``run`` returns when ``stop`` is set, after a last flush and ack."""
+class DatabaseStore:
+    """The writer as the pipeline's store: a database error that would recur with the same
+    rows (not :func:`ingest.dberrors.is_transient`) becomes :class:`RefusedError`."""
 
-    def __init__(self, settings: IngestSettings) -> None:
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+
+    def write(self, readings: Readings, rejects: list[RejectRow]) -> WriteResult:
+        try:
+            return self.writer.write(readings, rejects)
+        except psycopg.Error as exc:
+            if is_transient(exc):
+                raise
+            raise RefusedError(str(exc.sqlstate), str(exc).strip() or type(exc).__name__) from exc
+
+
+class Worker:
+    """One ingest worker. ``run`` returns when ``stop`` is set, after a last flush and ack.
+
+    ``connect_db`` opens a new database connection (the writer's, and one per registry reload);
+    ``make_client`` builds the MQTT client, which the worker gives its callbacks and connects.
+    """
+
+    def __init__(
+        self, settings: IngestSettings, connect_db: ConnectDb, make_client: MakeClient
+    ) -> None:
         self.settings = settings
-        self.database_url = settings.resolved_database_url()
+        self.connect_db = connect_db
         self.endpoint: MqttEndpoint = settings.resolved_mqtt()
+        self.topic_filter = telemetry_filter(settings.topic_root, settings.shared_group)
+        self.policy = FailurePolicy(self.endpoint, where="PANTAU_MQTT_URL")
         # Bounded: when it is full, paho's network thread waits in on_message, stops reading the
         # socket, and TCP pushes back on the broker. The MQTT v5 receive maximum should make this
         # unnecessary, but Mosquitto 2.0.11 sends a resumed session's queue past it.
@@ -102,17 +137,18 @@ class Worker:
         self.ready = threading.Event()  # connected and subscribed
         self.counters = Counters()
         self.metrics = IngestMetrics()
-        self.registry = Registry()
-        self.conn: psycopg.Connection[Any] | None = None
-        self.writer: Writer | None = None
+        self.conn: psycopg.Connection[TupleRow] | None = None
+        self.store: DatabaseStore | None = None
+        self.reload_every_s = RELOAD_EVERY_S
+        self.last_reload = -float("inf")  # time.monotonic() of the last reload attempt
         self.v5 = settings.mqtt_version == "5"
-        self.client = self._make_client()
+        self.client = self._set_up(make_client())
         limits = Limits(
             max_payload_bytes=settings.max_payload_bytes,
             max_readings_per_message=settings.max_readings_per_message,
             future_tolerance_ms=settings.future_tolerance_s * 1000,
         )
-        self.pipeline = Pipeline(settings.topic_root, self.registry, limits, self._reload_registry)
+        self.pipeline = Pipeline(settings.topic_root, limits)
         self.handoff: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
         # Unacknowledged messages sit in the inbox, the batch being built, the batch handed over
         # and the batch being written: a quarter of the receive maximum per batch keeps the
@@ -122,26 +158,9 @@ class Worker:
 
     # -- MQTT (paho's network thread runs the callbacks) --------------------------------------
 
-    def _make_client(self) -> BufferedClient:
-        if self.v5:
-            client = BufferedClient(
-                callback_api_version=CallbackAPIVersion.VERSION2,
-                client_id=self.settings.client_id,
-                protocol=MQTTProtocolVersion.MQTTv5,
-                manual_ack=True,
-            )
-        else:
-            # MQTT 3.1.1: a persistent session is "clean session" off; it lasts until the
-            # broker's own expiry (Mosquitto: persistent_client_expiration).
-            client = BufferedClient(
-                callback_api_version=CallbackAPIVersion.VERSION2,
-                client_id=self.settings.client_id,
-                protocol=MQTTProtocolVersion.MQTTv311,
-                clean_session=False,
-                manual_ack=True,
-            )
-        self.endpoint.configure(client)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+    def _set_up(self, client: BufferedClient) -> BufferedClient:
+        """Give ``client`` the failure policy (reconnect backoff) and the worker's callbacks."""
+        self.policy.apply(client)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -162,11 +181,10 @@ class Worker:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        if reason_code.is_failure:
-            logger.error("broker refused the connection: %s", reason_code)
-            return
+        if not self.policy.connected(client, reason_code):
+            return  # retried with backoff, or fatal: the main thread raises it
         self.generation += 1
-        topic_filter = telemetry_filter(self.settings.topic_root, self.settings.shared_group)
+        topic_filter = self.topic_filter
         if self.v5:
             client.subscribe(topic_filter, options=SubscribeOptions(qos=1))
         else:
@@ -186,10 +204,8 @@ class Worker:
         reason_codes: list[ReasonCode],
         properties: Properties | None,
     ) -> None:
-        if any(rc.is_failure for rc in reason_codes):
-            logger.error("the broker refused the subscription: %s", reason_codes)
-            return
-        self.ready.set()
+        if self.policy.subscribed(client, reason_codes, self.topic_filter):
+            self.ready.set()
 
     def _on_disconnect(
         self,
@@ -200,7 +216,7 @@ class Worker:
         properties: Properties | None,
     ) -> None:
         self.ready.clear()
-        if not self.stopping:
+        if not self.stopping and not self.policy.refused.is_set():
             logger.warning("disconnected from the broker (%s); reconnecting", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -211,33 +227,51 @@ class Worker:
 
     # -- database ----------------------------------------------------------------------------
 
-    def _open_db(self) -> None:
-        self.conn = connect(self.database_url, application_name=self.settings.client_id)
-        require_current(self.conn)
-        self.registry.load(self.conn)
-        detection = (
-            Detection(metric_rules(self.registry.metric_ids)) if self.settings.detect else None
-        )
-        self.writer = Writer(self.conn, detection)
+    def _open_db(self, *, load_registry: bool = False) -> None:
+        """Open the writer's connection (checking the schema) and the writer on it; with
+        ``load_registry`` (at start, on the main thread) also load the registry snapshot."""
+        conn = self.connect_db()
+        try:
+            require_current(conn)
+            conn.commit()
+            if load_registry:
+                self._use(load_snapshot(conn))
+            metric_ids = dict(self.pipeline.snapshot.metric_ids)
+            detection = Detection(metric_rules(metric_ids)) if self.settings.detect else None
+            writer = Writer(conn, detection)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise
+        self.conn, self.store = conn, DatabaseStore(writer)
 
     def _close_db(self) -> None:
         if self.conn is not None:
             with contextlib.suppress(Exception):
                 self.conn.close()
         self.conn = None
-        self.writer = None
+        self.store = None
+
+    def _use(self, snapshot: RegistrySnapshot) -> None:
+        """Make ``snapshot`` the pipeline's registry: one assignment, so that the writer thread
+        (which validates with its catalog) sees the old snapshot or the new one, never a mix."""
+        self.last_reload = snapshot.loaded_at
+        self.pipeline.snapshot = snapshot
 
     def _reload_registry(self) -> None:
-        """Reload the registry (main thread) on a connection of its own: the writer thread owns
-        ``self.conn``. At most every few seconds; a failure keeps the current registry."""
-        if not self.registry.due_for_reload():
+        """Reload the registry (main thread only) on a connection of its own: the writer thread
+        owns ``self.conn``. At most every ``reload_every_s``; a failure keeps the current one."""
+        now = time.monotonic()
+        if now - self.last_reload < self.reload_every_s:
             return
+        self.last_reload = now
         try:
-            with connect(self.database_url, application_name=self.settings.client_id) as conn:
-                self.registry.load(conn)
+            with self.connect_db() as conn:
+                snapshot = load_snapshot(conn)
         except (psycopg.Error, ServiceUnavailableError) as exc:
-            self.registry.loaded_at = time.monotonic()
             logger.warning("registry reload failed (%s); keeping the current one", exc)
+            return
+        self._use(snapshot)
 
     # -- main loop ---------------------------------------------------------------------------
 
@@ -247,7 +281,7 @@ class Worker:
         The main thread decodes messages into a batch while a writer thread commits the previous
         one: decoding and the database work overlap. At most one batch waits between them.
         """
-        self._open_db()
+        self._open_db(load_registry=True)
         if self.settings.metrics_port:
             try:
                 self.metrics.serve(self.settings.metrics_port)
@@ -258,8 +292,8 @@ class Worker:
                 ) from exc
         logger.info(
             "registry: %d sensors, %d metrics",
-            len(self.registry.sensors),
-            len(self.registry.metric_ids),
+            len(self.pipeline.snapshot.sensors),
+            len(self.pipeline.snapshot.metric_ids),
         )
         if self.v5:
             self.client.connect_async(
@@ -281,6 +315,7 @@ class Worker:
         pipeline = self.pipeline
         try:
             while not stop.is_set() and writer.is_alive():
+                self.policy.raise_if_refused()  # a login or subscription the broker refuses
                 if not self._drain():
                     stop.wait(IDLE_POLL_S)
                 if pipeline.due(
@@ -333,7 +368,12 @@ class Worker:
         try:
             while True:
                 generation, mid, qos, topic, payload, received = item
-                pipeline.add(topic, payload, (generation, mid, qos), received)
+                ack = (generation, mid, qos)
+                if not pipeline.add(topic, payload, ack, received, hold_unknown=True):
+                    # Its sensor is not in the snapshot: registered since it was loaded? Reload
+                    # (rate-limited) and add it again; a sensor still unknown is rejected.
+                    self._reload_registry()
+                    pipeline.add(topic, payload, ack, received)
                 if pipeline.batch.n_readings >= limit:
                     return True
                 item = self.inbox.get_nowait()
@@ -374,10 +414,10 @@ class Worker:
         delay_s = 0.5
         while True:
             try:
-                if self.writer is None:
+                if self.store is None:
                     self._open_db()
-                assert self.writer is not None
-                result = self.pipeline.write(batch, self.writer, now_ms())
+                assert self.store is not None
+                result = self.pipeline.write(batch, self.store, now_ms())
                 break
             except (psycopg.Error, ServiceUnavailableError) as exc:
                 if isinstance(exc, psycopg.Error) and not is_transient(exc):

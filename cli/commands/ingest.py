@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import sys
+from typing import TYPE_CHECKING
 
 from cli.commands.service import startup_checks, stop_on_signals
+
+if TYPE_CHECKING:
+    from ingest.settings import IngestSettings
+    from ingest.worker import Worker
 
 logger = logging.getLogger("pantau")
 
@@ -32,9 +39,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ingest.set_defaults(func=cmd_ingest)
 
 
+def build_worker(settings: IngestSettings, worker_class: type[Worker] | None = None) -> Worker:
+    """A worker (of ``worker_class``, default :class:`ingest.worker.Worker`) on the database and
+    broker of ``settings``: new connections as its client id, its MQTT session client."""
+    from ingest.mqttclient import session_client
+    from ingest.worker import Worker
+    from pantau.db.connect import connect
+
+    url = settings.resolved_database_url()
+    return (worker_class or Worker)(
+        settings,
+        connect_db=functools.partial(connect, url, application_name=settings.client_id),
+        make_client=functools.partial(session_client, settings),
+    )
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.settings import IngestSettings
-    from ingest.worker import Worker
 
     overrides: dict[str, object] = {"client_id": args.client_id} if args.client_id else {}
     if args.shared_group:
@@ -49,7 +70,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if settings.processes > 1:
         from ingest.supervisor import supervise
 
-        return supervise(settings, stop_on_signals())
-    worker = Worker(settings)
-    worker.run(stop_on_signals())
+        target = functools.partial(worker_process, verbose=args.verbose)
+        return supervise(settings, stop_on_signals(), target)
+    build_worker(settings).run(stop_on_signals())
     return 0
+
+
+def worker_process(settings: IngestSettings, verbose: bool) -> None:
+    """What each child of `pantau ingest --processes N` runs, in a process of its own: one
+    worker with ``settings``, logging, signals and errors handled as `pantau ingest` does."""
+    from cli.main import run_reporting_errors, setup_logging
+
+    setup_logging(verbose)
+    stop = stop_on_signals()
+
+    def run() -> int:
+        build_worker(settings).run(stop)
+        return 0
+
+    sys.exit(run_reporting_errors("ingest", run))

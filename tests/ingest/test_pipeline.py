@@ -1,7 +1,9 @@
-"""A payload the decoder cannot handle is a recorded reject, never the end of the worker."""
+"""The pipeline without services: a payload the decoder cannot handle is a recorded reject, never
+the end of the worker; a sensor missing from the registry snapshot is held for the caller."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -9,7 +11,14 @@ import pytest
 from ingest import pipeline as pipeline_module
 from ingest.decode import decode
 from ingest.pipeline import Limits, Pipeline
-from ingest.snapshot import Registry, SensorEntry
+from ingest.snapshot import EMPTY, RegistrySnapshot, SensorEntry
+
+
+def with_bin(sensor_id: str) -> RegistrySnapshot:
+    """A snapshot with one waste bin (and no metrics: enough to reach decoding)."""
+    entry = SensorEntry(sensor_key=1, kind="waste_bin", kind_idx=0, installed_ms=0)
+    return dataclasses.replace(EMPTY, sensors={sensor_id: entry}, kinds=("waste_bin",))
+
 
 DEEP = b'{"ts": 1795000000, "tilt": 1.5, "x": ' + b"[" * 1000 + b'{"a": 1}' + b"]" * 1000 + b"}"
 
@@ -40,11 +49,7 @@ def test_the_reported_payload_is_bad_structure() -> None:
 def test_a_decoder_failure_becomes_a_malformed_reject(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    registry = Registry()
-    registry.sensors["BIN-1"] = SensorEntry(
-        sensor_key=1, kind="waste_bin", kind_idx=0, installed_ms=0
-    )
-    pipe = Pipeline("r/v1", registry, Limits(4096, 16, 300_000))
+    pipe = Pipeline("r/v1", Limits(4096, 16, 300_000), with_bin("BIN-1"))
 
     def broken(payload: bytes, **_: object) -> None:
         raise ZeroDivisionError("a bug")
@@ -57,3 +62,21 @@ def test_a_decoder_failure_becomes_a_malformed_reject(
     ]
     assert len(pipe.batch.messages) == 1  # it is acknowledged with the batch, not redelivered
     assert "decoding a message on r/v1/waste_bin/BIN-1 failed" in caplog.text
+
+
+def test_an_unknown_sensor_is_held_for_the_caller_or_rejected() -> None:
+    pipe = Pipeline("r/v1", Limits(4096, 16, 300_000), with_bin("BIN-1"))
+    topic = "r/v1/waste_bin/BIN-2"
+    # Held: nothing joins the batch, so the caller can load a newer snapshot first.
+    assert not pipe.add(topic, b"{}", (1, 1, 1), 0, hold_unknown=True)
+    assert len(pipe.batch.messages) == 0
+    assert pipe.add(topic, b"{}", (1, 1, 1), 0)
+    assert [r.reason for r in pipe.batch.rejects] == ["unknown_sensor"]
+    # With a snapshot that has it, the same message is not held and not rejected as unknown.
+    pipe.snapshot = with_bin("BIN-2")
+    assert pipe.add(topic, b"{}", (1, 2, 1), 0, hold_unknown=True)
+    assert len(pipe.batch.messages) == 2
+    assert [r.reason for r in pipe.batch.rejects].count("unknown_sensor") == 1
+    # A topic outside the layout is rejected at once, never held.
+    assert pipe.add("elsewhere/x", b"{}", (1, 3, 1), 0, hold_unknown=True)
+    assert pipe.batch.rejects[-1].reason == "bad_topic"

@@ -12,9 +12,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ops import mqttauth
 from pantau.registry.fleet import load_fleet
 from pantau.registry.load import load_into
-from tests.fixtures.broker import Publisher
+from tests.fixtures.broker import Publisher, login_url
 from tests.fixtures.commands import pantau_env, run_pantau
 from tests.fixtures.polling import wait_for
 from tests.fixtures.stack import count_readings
@@ -25,14 +26,17 @@ T0_MS = 1_767_225_600_000
 
 
 def children_of(pid: int) -> set[int]:
+    """The worker processes of supervisor ``pid``: its children that multiprocessing spawned
+    (not multiprocessing's resource tracker, its other child)."""
     found = set()
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
                 stat = (proc / "stat").read_text()
+                cmdline = (proc / "cmdline").read_bytes()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
                 found.add(int(proc.name))
     return found
 
@@ -130,3 +134,17 @@ def test_an_invalid_setting_is_named(stack):
     assert result.returncode == 2
     assert "setting processes" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_group_whose_login_the_broker_refuses_stops_at_once(stack, db_url, topic_root):
+    env = pantau_env(
+        PANTAU_DATABASE_URL=db_url,
+        PANTAU_MQTT_URL=login_url(stack, mqttauth.INGEST, "not-the-password"),
+        PANTAU_TOPIC_ROOT=topic_root,
+    )
+    # Children that retried the login forever would keep the group up: the timeout fails then.
+    result = run_pantau("ingest", "--processes", "2", env=env, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "refused the connection of the account" in result.stderr
+    assert "fix: check the account" in result.stderr
+    assert "stopping all" in result.stderr

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from ops import mqttauth
 from ops.stack.processes import free_port
-from pantau.registry.fleet import load_fleet
+from pantau.registry.fleet import load_fleet, parse_fleet
 from pantau.registry.load import load_into
-from tests.fixtures.broker import mosquitto_client
+from tests.fixtures.broker import login_url, mosquitto_client
 from tests.fixtures.commands import pantau_env, run_pantau
 from tests.fixtures.polling import wait_for
 
@@ -184,3 +185,41 @@ def test_latest_is_the_newest_reading_of_a_batch(stack, fleet_db, topic_root, wo
     wait_for(lambda: running.worker.counters.messages == 1, what="the message")
     got = rows(fleet_db, "SELECT m.name, l.value FROM latest l JOIN metrics m USING (metric_id)")
     assert sorted(got) == [("fill_pct", 62.0), ("tilt", 1.0)]
+
+
+def test_ingest_with_a_wrong_password_stops_at_once_with_the_fix(stack, db_url, topic_root):
+    wrong = login_url(stack, mqttauth.INGEST, "not-the-password")
+    env = pantau_env(
+        PANTAU_DATABASE_URL=db_url, PANTAU_MQTT_URL=wrong, PANTAU_TOPIC_ROOT=topic_root
+    )
+    # Retrying a login the broker refuses would never end: the timeout fails the test then.
+    result = run_pantau("ingest", env=env, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert f"refused the connection of the account '{mqttauth.INGEST}'" in result.stderr
+    assert "fix: check the account" in result.stderr
+    assert "not-the-password" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_sensor_registered_while_the_worker_runs_is_accepted(
+    stack, db_url, topic_root, worker_factory
+):
+    zone = {"id": "Z", "name": "Z", "kind": "village", "lat": -6.5, "lon": 110.7}
+    fleet = {"zones": [zone], "sensors": [{"id": "BIN-OLD", "kind": "waste_bin", "zone": "Z"}]}
+    with psycopg.connect(db_url) as conn:
+        load_into(conn, parse_fleet(fleet))
+    running = worker_factory(db_url, topic_root)
+    running.worker.reload_every_s = 0.0  # no rate limit in this test
+    topic = f"{topic_root}/waste_bin/BIN-NEW"
+    mosquitto_pub(stack.mqtt_url, topic, '{"ts": 1795828800, "fill_pct": 10}')
+    wait_for(lambda: running.worker.counters.messages == 1, what="the first message")
+    assert rows(db_url, "SELECT reason, sensor_id FROM rejects") == [("unknown_sensor", "BIN-NEW")]
+    fleet["sensors"].append({"id": "BIN-NEW", "kind": "waste_bin", "zone": "Z"})
+    with psycopg.connect(db_url) as conn:
+        load_into(conn, parse_fleet(fleet))
+    # Its next message makes the worker load the registry again, and is stored.
+    mosquitto_pub(stack.mqtt_url, topic, '{"ts": 1795828860, "fill_pct": 11}')
+    wait_for(lambda: running.worker.counters.messages == 2, what="the second message")
+    assert rows(db_url, "SELECT sensor_id, value FROM readings_named") == [("BIN-NEW", 11.0)]
+    assert "BIN-NEW" in running.worker.pipeline.snapshot.sensors
+    assert running.shutdown().rejects == 1
