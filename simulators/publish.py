@@ -5,6 +5,10 @@
 credentials and a last will (retained ``offline`` on ``<root>/<kind>/<id>/status``), as real
 devices would. Both publish at QoS 1 and bound the messages awaiting a PUBACK: when the
 window is full, ``send`` waits (flow control) instead of queueing without limit in paho.
+
+Every connection follows Pantau's MQTT failure policy (:class:`pantau.mqtt.FailurePolicy`):
+paho reconnects after network errors, and a login the broker refuses ends the simulation with
+a ConfigError that says what to check, at once when connecting and at the next ``send`` later.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from pantau.errors import ConfigError, ServiceUnavailableError
-from pantau.mqtt import MqttEndpoint
+from pantau.mqtt import FailurePolicy, MqttEndpoint
 from simulators.payloads import Message
 
 logger = logging.getLogger(__name__)
 
 MAX_DEVICES = 2000  # one paho network thread per connection
+CONNECT_TIMEOUT_S = 10.0
+GATEWAY_LOGIN = "PANTAU_SIM_USERNAME/PASSWORD or PANTAU_MQTT_URL"
+DEVICE_LOGIN = "the devices' accounts (`pantau registry credentials`, PANTAU_SIM_CREDENTIALS_FILE)"
 
 
 class Sink(Protocol):
@@ -104,7 +111,7 @@ class _Window:
 
 
 def _client(
-    endpoint: MqttEndpoint, client_id: str, creds: Credentials, inflight: int
+    endpoint: MqttEndpoint, client_id: str, creds: Credentials, inflight: int, policy: FailurePolicy
 ) -> mqtt.Client:
     client = mqtt.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
@@ -114,11 +121,14 @@ def _client(
     endpoint.configure(client, creds.username, creds.password)
     client.max_inflight_messages_set(inflight)
     client.max_queued_messages_set(0)
-    client.reconnect_delay_set(min_delay=1, max_delay=10)
+    policy.apply(client)
     return client
 
 
-def _connect(client: mqtt.Client, endpoint: MqttEndpoint, ready: threading.Event) -> None:
+def _connect(
+    client: mqtt.Client, endpoint: MqttEndpoint, ready: threading.Event, policy: FailurePolicy
+) -> None:
+    """Connect and start ``client``'s network thread; raise unless the broker accepts it."""
     try:
         client.connect(endpoint.host, endpoint.port, keepalive=30)
     except OSError as exc:
@@ -127,7 +137,14 @@ def _connect(client: mqtt.Client, endpoint: MqttEndpoint, ready: threading.Event
             "start it with `pantau stack up` or check PANTAU_MQTT_URL",
         ) from exc
     client.loop_start()
-    if not ready.wait(10):
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while not ready.wait(0.05) and not policy.refused.is_set():
+        if time.monotonic() > deadline:
+            break
+    if policy.refused.is_set():
+        client.loop_stop()
+        policy.raise_if_refused()
+    if not ready.is_set():
         client.loop_stop()
         raise ServiceUnavailableError(
             f"the broker at {endpoint.url()} did not accept the connection of "
@@ -146,20 +163,20 @@ class MqttSink:
         max_inflight: int,
         credentials: Credentials | None = None,
     ) -> None:
+        creds = credentials or Credentials()
         self.window = _Window(max_inflight)
-        self.client = _client(endpoint, client_id, credentials or Credentials(), max_inflight)
+        self.policy = FailurePolicy(endpoint, GATEWAY_LOGIN, creds.username)
+        self.client = _client(endpoint, client_id, creds, max_inflight, self.policy)
         self._connected = threading.Event()
         self.client.on_connect = self._on_connect
         self.client.on_publish = self.window.on_ack
-        _connect(self.client, endpoint, self._connected)
+        _connect(self.client, endpoint, self._connected, self.policy)
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any
     ) -> None:
-        if not rc.is_failure:
+        if self.policy.connected(client, rc):
             self._connected.set()
-        else:
-            logger.error("the broker refused the connection: %s", rc)
 
     @property
     def sent(self) -> int:
@@ -171,6 +188,7 @@ class MqttSink:
 
     def send(self, message: Message) -> None:
         # While disconnected, paho keeps QoS 1 messages and sends them after reconnecting.
+        self.policy.raise_if_refused()
         self.window.wait_room()
         self.client.publish(message.topic, message.payload, qos=1, retain=message.retain)
         self.window.sent += 1
@@ -209,21 +227,23 @@ class PerDeviceSink:
             )
         self.window = _Window(max_inflight)
         self.clients: dict[str, mqtt.Client] = {}
+        self.policies: dict[str, FailurePolicy] = {}
         per_client = max(10, max_inflight // max(len(devices), 1))
+        where = GATEWAY_LOGIN if credentials.devices is None else DEVICE_LOGIN
         try:
             for sensor_id, status_topic in devices:
+                creds = credentials.for_device(sensor_id)
+                policy = FailurePolicy(endpoint, where, creds.username)
                 client = _client(
-                    endpoint,
-                    f"{client_prefix}-{sensor_id}",
-                    credentials.for_device(sensor_id),
-                    per_client,
+                    endpoint, f"{client_prefix}-{sensor_id}", creds, per_client, policy
                 )
                 client.will_set(status_topic, b"offline", qos=1, retain=True)
                 ready = threading.Event()
-                client.on_connect = _announce(ready, status_topic)
+                client.on_connect = _announce(ready, status_topic, policy)
                 client.on_publish = self.window.on_ack
-                _connect(client, endpoint, ready)
+                _connect(client, endpoint, ready, policy)
                 self.clients[sensor_id] = client
+                self.policies[sensor_id] = policy
         except Exception:
             self._stop_all()
             raise
@@ -237,6 +257,7 @@ class PerDeviceSink:
         return self.window.acked
 
     def send(self, message: Message) -> None:
+        self.policies[message.sensor_id].raise_if_refused()
         self.window.wait_room()
         client = self.clients[message.sensor_id]
         client.publish(message.topic, message.payload, qos=1, retain=message.retain)
@@ -254,12 +275,11 @@ class PerDeviceSink:
         self.window.check_refused()
 
 
-def _announce(ready: threading.Event, status_topic: str) -> Any:
+def _announce(ready: threading.Event, status_topic: str, policy: FailurePolicy) -> Any:
     def on_connect(
         client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any
     ) -> None:
-        if rc.is_failure:
-            logger.error("the broker refused %s: %s", status_topic, rc)
+        if not policy.connected(client, rc):
             return
         # QoS 0: an announcement has no PUBACK to count against the window.
         client.publish(status_topic, b"online", qos=0, retain=True)
