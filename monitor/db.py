@@ -14,8 +14,15 @@ Conn = psycopg.Connection[TupleRow]
 
 
 def maybe_utc(ms: float) -> datetime | None:
-    """A time from Unix ms, or None for NaN/inf (e.g. "never full")."""
-    return utc(ms) if np.isfinite(ms) else None
+    """A time from Unix ms, or None (e.g. "never full") for NaN, an infinity, or a time
+    outside datetime's years 1 to 9999: a bin filling at a trickle is predicted full in a
+    finite but unrepresentable future, which means never as much as +inf does."""
+    if not np.isfinite(ms):
+        return None
+    try:
+        return utc(ms)
+    except OverflowError:
+        return None
 
 
 def maybe(x: float) -> float | None:

@@ -178,6 +178,19 @@ def test_bin_predicted_full_before_the_round_and_overflow(scenario: Scenario) ->
     assert {rule for _, rule, _ in alarms} == {"bin_overflow", "bin_predicted_full"}
 
 
+def test_bin_filling_at_a_trickle_is_never_full(scenario: Scenario) -> None:
+    # 1e-9 %/h from 50 %: full in 5e10 h, a time no datetime holds; stored as never (NULL).
+    ts = at(0, 8) + np.arange(0, 4 * 4 + 1) * 15 * MIN
+    scenario.write("bin-fill", "fill_pct", ts, 50 + 1e-9 * (ts - ts[0]) / HOUR)
+    report = scenario.run(int(ts[-1]) + MIN)
+    assert report["waste"] == {"bins": 1, "events": 0}
+    rate, full_at, reason = scenario.one(
+        "SELECT fill_rate_pct_per_h, predicted_full_at, collection_reason FROM waste_status"
+    )
+    assert rate == pytest.approx(1e-9, rel=1e-3)
+    assert (full_at, reason) == (None, "none")
+
+
 def test_hourly_ispu_and_us_aqi(scenario: Scenario) -> None:
     hours = at(0, 0) + np.arange(24) * HOUR + 30 * MIN
     scenario.write("aq-1", "pm25_ugm3", hours, np.full(24, 40.0))
