@@ -1,6 +1,8 @@
 """Waste (DLH): emptying events, bin status and per-village figures, from stored readings.
 
-The rules are :mod:`processing.waste`; this module loads their input and stores their output.
+The rules are :mod:`processing.waste` (fill, temperature and battery trends:
+:mod:`processing.trend`; matching readings and bins by key: :mod:`processing.join`); this
+module loads their input and stores their output.
 Each run looks back ``LOOKBACK`` from ``now``: events are keyed (bin, time) and inserted with
 ``ON CONFLICT DO NOTHING``, so running twice, or late data, never counts an emptying twice.
 """
@@ -14,52 +16,20 @@ import numpy as np
 from monitor.db import Conn, maybe, maybe_utc
 from pantau.db.copy import fetch_columns
 from pantau.timestamps import utc
-from processing import waste
-from processing.tourism import WIB_OFFSET_S
+from processing import join, trend, waste
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 LOOKBACK_MS = 3 * DAY_MS  # a bin is emptied at least every few days; a fit needs no more
 TEMP_RISE_WINDOW_MS = 90 * 60_000
 OVERFLOW_MAX_GAP_MS = 2 * 15 * 60_000  # 15-minute rollups: a missing bucket or two is a gap
+NEVER_EMPTIED_MS = np.iinfo(np.int64).min
 
 _READINGS = """
 SELECT r.sensor_key, r.metric_id, r.ts, r.value
 FROM readings r JOIN sensors s USING (sensor_key)
 WHERE s.kind = 'waste_bin' AND s.active AND r.ts > %s AND r.ts <= %s
   AND r.metric_id = ANY(%s)"""
-
-
-def hours_to_next_round(now_ms: int, collection_hour: int) -> float:
-    """Hours from ``now`` to the next daily collection round at ``collection_hour`` WIB."""
-    local_ms = now_ms + WIB_OFFSET_S * 1000
-    since_midnight = local_ms % DAY_MS
-    round_ms = collection_hour * HOUR_MS
-    wait = (round_ms - since_midnight) % DAY_MS
-    return float(wait) / HOUR_MS
-
-
-def _key(series: np.ndarray, ts_ms: np.ndarray, t0: int) -> np.ndarray:
-    key: np.ndarray = (series.astype(np.int64) << 32) | (ts_ms - t0)
-    return key
-
-
-def _align(
-    series: np.ndarray, ts_ms: np.ndarray, other: tuple[np.ndarray, np.ndarray, np.ndarray], t0: int
-) -> np.ndarray:
-    """The value of ``other`` (series, ts, value) at the same (series, ts), NaN where absent."""
-    okey = _key(other[0], other[1], t0)
-    order = np.argsort(okey, kind="stable")
-    okey, ovalue = okey[order], other[2][order]
-    want = _key(series, ts_ms, t0)
-    at = np.searchsorted(okey, want)
-    at_c = np.minimum(at, max(okey.shape[0] - 1, 0))
-    hit = (
-        (at < okey.shape[0]) & (okey[at_c] == want) if okey.shape[0] else np.zeros_like(want, bool)
-    )
-    out: np.ndarray = np.full(want.shape[0], np.nan)
-    out[hit] = ovalue[at_c[hit]]
-    return out
 
 
 def run_waste(conn: Conn, now_ms: int, metric_ids: dict[str, int], settings: Any) -> dict[str, int]:
@@ -72,11 +42,14 @@ def run_waste(conn: Conn, now_ms: int, metric_ids: dict[str, int], settings: Any
         ["int4", "int2", "timestamptz", "float8"],
     )  # fmt: skip
     k = k.astype(np.int64)
-    is_fill = m == fill_id
+    is_fill, is_tilt = m == fill_id, m == tilt_id
     fk, ft, fv = k[is_fill], ts[is_fill], v[is_fill]
-    tilt = _align(fk, ft, (k[m == tilt_id], ts[m == tilt_id], v[m == tilt_id]), t0)
+    # The tilt reported with each fill (same bin, same time), NaN without one.
+    tilt_deg = join.lookup(
+        join.pack(fk, ft), join.pack(k[is_tilt], ts[is_tilt]), v[is_tilt], np.nan
+    )
 
-    event, fill_before = waste.emptying_events(fk, ft, fv, tilt)
+    event, fill_before = waste.emptying_events(fk, ft, fv, tilt_deg)
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO waste_events (sensor_key, ts, fill_before, fill_after) "
@@ -94,61 +67,45 @@ def run_waste(conn: Conn, now_ms: int, metric_ids: dict[str, int], settings: Any
         (utc(now_ms - 30 * DAY_MS), utc(now_ms)),
         ["int4", "timestamptz"],
     )
+    ek = ek.astype(np.int64)
     # Fit the fill since each bin's last emptying (the emptying reading itself starts the line).
-    last_emptied = np.full(fk.shape[0], np.iinfo(np.int64).min)
-    if ek.shape[0]:
-        order = np.argsort(ek)
-        at = np.searchsorted(ek[order], fk)
-        at_c = np.minimum(at, ek.shape[0] - 1)
-        hit = (at < ek.shape[0]) & (ek[order][at_c] == fk)
-        last_emptied[hit] = ets[order][at_c[hit]]
-    since = ft >= last_emptied
-    fit = waste.fill_rate(fk[since], ft[since], fv[since])
-    hours_full = waste.time_to_full_h(fit.last_fill_pct, fit.slope_pct_per_h)
-    next_round = np.full(fit.series.shape[0], hours_to_next_round(now_ms, settings.collection_hour))
+    since = ft >= join.lookup(fk, ek, ets, NEVER_EMPTIED_MS)
+    fill = trend.linear_trend(fk[since], ft[since], fv[since])
+    fill_pct, fill_pct_per_h = fill.last_value, fill.slope_per_h
+    bin_key = fill.series
+    hours_full = waste.time_to_full_h(fill_pct, fill_pct_per_h)
+    with np.errstate(over="ignore"):  # a bin that barely fills is full beyond any date: inf
+        full_at_ms = fill.last_ts_ms + hours_full * HOUR_MS
+    next_round_h = waste.time_to_next_round_h(
+        np.full(bin_key.shape[0], now_ms, dtype=np.int64), settings.collection_hour
+    )
     reason = waste.needs_collection(
-        fit.last_fill_pct, hours_full, next_round, threshold_pct=settings.collection_threshold_pct
+        fill_pct, hours_full, next_round_h, threshold_pct=settings.collection_threshold_pct
     )
     # Temperature now and its rise over the last 90 minutes, for the fire risk.
     recent = (m == temp_id) & (ts > now_ms - TEMP_RISE_WINDOW_MS)
-    temp_fit = waste.fill_rate(k[recent], ts[recent], v[recent])
-    temp_now = _per_series(fit.series, temp_fit.series, temp_fit.last_fill_pct)
-    rise = _per_series(fit.series, temp_fit.series, temp_fit.slope_pct_per_h)
-    fire = waste.fire_risk(temp_now, np.nan_to_num(rise, nan=0.0))
-    bat = m == battery_id
-    bat_fit = waste.fill_rate(k[bat], ts[bat], v[bat])
-    battery = _per_series(fit.series, bat_fit.series, bat_fit.last_fill_pct)
-    emptied = _per_series(fit.series, ek.astype(np.int64), ets.astype(np.float64))
+    temp = trend.linear_trend(k[recent], ts[recent], v[recent])
+    temp_c = join.lookup(bin_key, temp.series, temp.last_value, np.nan)
+    temp_c_per_h = join.lookup(bin_key, temp.series, temp.slope_per_h, np.nan)
+    fire = waste.fire_risk(temp_c, temp_c_per_h)  # no rise known (NaN): judged on temp_c alone
+    is_battery = m == battery_id
+    battery = trend.linear_trend(k[is_battery], ts[is_battery], v[is_battery])
+    battery_v = join.lookup(bin_key, battery.series, battery.last_value, np.nan)
+    emptied_ms = join.lookup(bin_key, ek, ets.astype(np.float64), np.nan)
 
-    rows = []
-    for i in range(fit.series.shape[0]):
-        if not np.isfinite(fit.last_fill_pct[i]):
-            continue
-        full_at = fit.last_ts_ms[i] + hours_full[i] * HOUR_MS
-        rows.append(
-            (
-                int(fit.series[i]), utc(int(fit.last_ts_ms[i])), float(fit.last_fill_pct[i]),
-                maybe_utc(emptied[i]), maybe(fit.slope_pct_per_h[i]), maybe_utc(full_at),
-                bool(reason[i] != waste.REASON_NONE), waste.COLLECTION_REASONS[reason[i]],
-                bool(fit.last_fill_pct[i] >= 100.0), maybe(temp_now[i]),
-                waste.FIRE_RISK_LEVELS[int(fire[i]) + 1], maybe(battery[i]),
-            )
-        )  # fmt: skip
+    rows = [
+        (
+            int(bin_key[i]), utc(int(fill.last_ts_ms[i])), float(fill_pct[i]),
+            maybe_utc(emptied_ms[i]), maybe(fill_pct_per_h[i]), maybe_utc(full_at_ms[i]),
+            bool(reason[i] != waste.REASON_NONE), waste.COLLECTION_REASONS[reason[i]],
+            bool(fill_pct[i] >= 100.0), maybe(temp_c[i]),
+            waste.FIRE_RISK_LEVELS[int(fire[i]) + 1], maybe(battery_v[i]),
+        )
+        for i in np.flatnonzero(np.isfinite(fill_pct))
+    ]  # fmt: skip
     with conn.cursor() as cur:
         cur.executemany(_UPSERT_STATUS, rows)
     return {"bins": len(rows), "events": int(event.sum())}
-
-
-def _per_series(want: np.ndarray, series: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """``value`` of each series in ``want`` (``series`` sorted and distinct), NaN where absent."""
-    out: np.ndarray = np.full(want.shape[0], np.nan)
-    if series.shape[0] == 0:
-        return out
-    at = np.searchsorted(series, want)
-    at_c = np.minimum(at, series.shape[0] - 1)
-    hit = (at < series.shape[0]) & (series[at_c] == want)
-    out[hit] = value[at_c[hit]]
-    return out
 
 
 _UPSERT_STATUS = """
@@ -180,16 +137,13 @@ def run_village_figures(
     if not zones:
         return 0
     index = {z: i for i, z in enumerate(zones)}
-    bins = dict.fromkeys(zones, 0)
-    zone_of: dict[int, int] = {}
-    for key, zone in conn.execute(
+    members = conn.execute(
         "SELECT sensor_key, zone_id FROM sensors WHERE kind = 'waste_bin' AND active "
         "AND zone_id IS NOT NULL"
-    ):
-        zone_of[int(key)] = index[str(zone)]
-        bins[str(zone)] += 1
-    lookup = np.full(max(zone_of) + 1, -1, dtype=np.int64)
-    lookup[list(zone_of)] = list(zone_of.values())
+    ).fetchall()
+    bin_key = np.array([int(key) for key, _ in members], dtype=np.int64)
+    bin_zone = np.array([index[str(zone)] for _, zone in members], dtype=np.int64)
+    bins = np.bincount(bin_zone, minlength=len(zones))
 
     ek, efill = fetch_columns(
         conn,
@@ -197,9 +151,9 @@ def run_village_figures(
         (utc(start), utc(now_ms)),
         ["int4", "float8"],
     )
-    ev_zone = lookup[np.minimum(ek, lookup.shape[0] - 1)] if ek.shape[0] else ek.astype(np.int64)
-    keep = (ek < lookup.shape[0]) & (ev_zone >= 0)
-    figures = waste.village_figures(ev_zone[keep], efill[keep], len(zones), float(period_days))
+    event_zone = join.lookup(ek.astype(np.int64), bin_key, bin_zone, -1)
+    known = event_zone >= 0  # events of bins since removed or moved out of every village
+    figures = waste.village_figures(event_zone[known], efill[known], len(zones), float(period_days))
 
     rk, rb, rv = fetch_columns(
         conn,
@@ -209,17 +163,16 @@ def run_village_figures(
         ["int4", "timestamptz", "float8"],
     )
     ok, hours = waste.overflow_hours(rk.astype(np.int64), rb, rv, max_gap_ms=OVERFLOW_MAX_GAP_MS)
-    overflow = np.zeros(len(zones))
-    valid = ok < lookup.shape[0]
-    oz = lookup[ok[valid]]
-    np.add.at(overflow, oz[oz >= 0], hours[valid][oz >= 0])
+    overflow_zone = join.lookup(ok, bin_key, bin_zone, -1)
+    known = overflow_zone >= 0
+    overflow_h = np.bincount(overflow_zone[known], hours[known], minlength=len(zones))
 
     rows = [
         (
-            z, period_days, bins[z], int(figures.collections[i]),
+            z, period_days, int(bins[i]), int(figures.collections[i]),
             float(figures.collections_per_week[i]),
             maybe(figures.mean_fill_at_collection_pct[i]), int(figures.wasted_trips[i]),
-            float(overflow[i]),
+            float(overflow_h[i]),
         )
         for i, z in enumerate(zones)
     ]  # fmt: skip

@@ -1,8 +1,9 @@
 """Waste bins with ultrasonic fill sensors (DLH, "desa mandiri sampah" villages), vectorized.
 
 Bins report ``fill_pct``, ``distance_cm``, ``battery_v``, ``temp_c`` and ``tilt`` (degrees)
-about every 15 minutes. This module finds emptying events, fits fill rates, predicts when a
-bin is full, ranks bins for collection, flags fire risk and sums up per village.
+about every 15 minutes. This module finds emptying events, predicts when a bin is full (from
+its fill rate, a :func:`processing.trend.linear_trend` of the fill), ranks bins for
+collection, flags fire risk and sums up per village.
 
 Inputs are aligned columns (one element per reading or per bin). Times are Unix milliseconds
 (int64), fills are percent of the bin's capacity, temperatures are degrees Celsius. "Per
@@ -17,8 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from processing.arrays import BoolArray, F64Array, I8Array, I64Array
+from processing.localtime import WIB_OFFSET_S
 
 MS_PER_H = 3_600_000
+MS_PER_DAY = 86_400_000
 
 # Reason codes of needs_collection, indexed by code; the names are stable identifiers.
 COLLECTION_REASONS: tuple[str, ...] = ("none", "over_threshold", "predicted_full", "overflow")
@@ -34,15 +37,6 @@ FIRE_RISK_LEVELS: tuple[str, ...] = ("unknown", "none", "watch", "alert")
 def _time_order(series: I64Array, ts_ms: I64Array) -> I64Array:
     """Indices sorting by series, then time; lexsort is stable, so equal times keep input order."""
     return np.lexsort((ts_ms, series)).astype(np.int64)
-
-
-def _group_edges(sorted_keys: I64Array) -> tuple[BoolArray, BoolArray]:
-    """Masks of the first and of the last element of each run of equal, sorted keys."""
-    first = np.ones(sorted_keys.shape[0], dtype=np.bool_)
-    last = np.ones(sorted_keys.shape[0], dtype=np.bool_)
-    first[1:] = sorted_keys[1:] != sorted_keys[:-1]
-    last[:-1] = first[1:]
-    return first, last
 
 
 def emptying_events(
@@ -89,81 +83,6 @@ def emptying_events(
     return event, fill_before
 
 
-@dataclass(frozen=True, eq=False)
-class FillFit:
-    """Least-squares fill lines, one element per distinct series in sorted order."""
-
-    series: I64Array
-    n: I64Array  # non-NaN fills used in the fit (0 when the series has none)
-    slope_pct_per_h: F64Array
-    fill_at_last: F64Array
-    last_ts_ms: I64Array
-    last_fill_pct: F64Array
-
-
-def fill_rate(series: I64Array, ts_ms: I64Array, fill_pct: F64Array) -> FillFit:
-    """Least-squares line of fill (%) against time, per series; NaN fills are ignored.
-
-    The caller passes only readings since each bin's last emptying. Rows cover every distinct
-    ``series`` of the input, sorted, so they align with ``np.unique(series)``:
-
-    - ``n``: number of non-NaN fills;
-    - ``slope_pct_per_h``: fill rate in percentage points per hour, NaN when ``n < 2`` or all
-      its times are equal (no line through one instant);
-    - ``last_ts_ms``: newest time of a non-NaN fill; when ``n == 0``, the series' newest
-      reading time (its fill values are then all NaN);
-    - ``fill_at_last``: the fitted line's value (%) at ``last_ts_ms``; when the slope is NaN,
-      the mean fill (all fills are at one instant), NaN when ``n == 0``;
-    - ``last_fill_pct``: the newest non-NaN fill (%), on equal times the last in input order.
-    """
-    uniq, inv_raw = np.unique(series, return_inverse=True)
-    inv = inv_raw.reshape(-1).astype(np.int64)
-    k = uniq.shape[0]
-    valid_idx = np.flatnonzero(~np.isnan(fill_pct))
-    o = valid_idx[np.lexsort((ts_ms[valid_idx], inv[valid_idx]))]
-    g, t, f = inv[o], ts_ms[o], fill_pct[o]
-    first, last = _group_edges(g)
-
-    n = np.bincount(g, minlength=k).astype(np.int64)
-    has = n > 0
-    # Times relative to the group's first (integer, exact) so the float hours stay small.
-    t_first = np.zeros(k, dtype=np.int64)
-    t_first[g[first]] = t[first]
-    dt_h = (t - t_first[g]).astype(np.float64) / MS_PER_H
-    span_h = np.zeros(k)
-    span_h[g[last]] = dt_h[last]
-
-    mean_t = np.divide(np.bincount(g, dt_h, minlength=k), n, out=np.full(k, np.nan), where=has)
-    mean_f = np.divide(np.bincount(g, f, minlength=k), n, out=np.full(k, np.nan), where=has)
-    # Centred sums: subtract the group means before multiplying, which keeps precision.
-    tc = dt_h - mean_t[g]
-    fc = f - mean_f[g]
-    sxx = np.bincount(g, tc * tc, minlength=k)
-    sxy = np.bincount(g, tc * fc, minlength=k)
-    sloped = span_h > 0  # implies n >= 2
-    slope = np.divide(sxy, sxx, out=np.full(k, np.nan), where=sloped)
-    fill_at_last = mean_f.copy()
-    fill_at_last[sloped] += slope[sloped] * (span_h[sloped] - mean_t[sloped])
-
-    # Newest reading of any fill, for series without a fill; lexsort keeps input order on ties.
-    o_all = np.lexsort((ts_ms, inv))
-    g_all = inv[o_all]
-    _, last_all = _group_edges(g_all)
-    last_ts = np.zeros(k, dtype=np.int64)
-    last_ts[g_all[last_all]] = ts_ms[o_all][last_all]
-    last_ts[g[last]] = t[last]
-    last_fill = np.full(k, np.nan)
-    last_fill[g[last]] = f[last]
-    return FillFit(
-        series=uniq.astype(np.int64),
-        n=n,
-        slope_pct_per_h=slope,
-        fill_at_last=fill_at_last,
-        last_ts_ms=last_ts,
-        last_fill_pct=last_fill,
-    )
-
-
 def time_to_full_h(
     fill_pct: F64Array, slope_pct_per_h: F64Array, *, full_pct: float = 100.0
 ) -> F64Array:
@@ -181,6 +100,22 @@ def time_to_full_h(
     hours[np.isnan(fill_pct) | np.isnan(slope_pct_per_h)] = np.nan
     hours[fill_pct >= full_pct] = 0.0
     return hours
+
+
+def time_to_next_round_h(
+    now_ms: I64Array, collection_hour: int, *, tz_offset_s: int = WIB_OFFSET_S
+) -> F64Array:
+    """Hours from each ``now_ms`` (Unix ms) to the next daily collection round, elementwise.
+
+    The round starts every day at ``collection_hour``:00 local time (``tz_offset_s`` east of
+    UTC, WIB by default); exactly at the round the wait is 0, not a day. Floor division keeps
+    times before 1970 right. Raises ValueError for an hour outside 0..23.
+    """
+    if not 0 <= collection_hour < 24:
+        raise ValueError(f"collection_hour must be in 0..23, got {collection_hour}")
+    since_midnight_ms = (now_ms.astype(np.int64) + tz_offset_s * 1000) % MS_PER_DAY
+    wait_ms = (collection_hour * MS_PER_H - since_midnight_ms) % MS_PER_DAY
+    return wait_ms.astype(np.float64) / MS_PER_H
 
 
 def needs_collection(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from fractions import Fraction
+from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
 
 import numpy as np
@@ -16,11 +16,11 @@ from processing.waste import (
     COLLECTION_REASONS,
     MS_PER_H,
     emptying_events,
-    fill_rate,
     fire_risk,
     needs_collection,
     overflow_hours,
     time_to_full_h,
+    time_to_next_round_h,
     village_figures,
 )
 
@@ -138,86 +138,7 @@ def test_emptying_events_empty():
     assert event.shape == before.shape == (0,)
 
 
-# --- fill_rate -------------------------------------------------------------------------------
-
-
-def reference_fill_rate(rows):
-    out = []
-    for key, indices in by_series_in_time_order(rows).items():
-        used = [i for i in indices if not math.isnan(rows[i][2])]
-        n = len(used)
-        last_ts = rows[(used or indices)[-1]][1]  # newest valid fill, else newest reading
-        last_fill = rows[used[-1]][2] if used else NAN
-        slope = fill_at_last = NAN
-        scale_slope = scale_fill = 0.0
-        if n:
-            ts = [Fraction(rows[i][1], MS_PER_H) for i in used]
-            fs = [Fraction(rows[i][2]) for i in used]
-            mean_t, mean_f = sum(ts) / n, sum(fs) / n
-            sxx = sum((t - mean_t) ** 2 for t in ts)
-            syy = sum((f - mean_f) ** 2 for f in fs)
-            if sxx:
-                exact = sum((t - mean_t) * (f - mean_f) for t, f in zip(ts, fs, strict=True)) / sxx
-                slope = float(exact)
-                fill_at_last = float(mean_f + exact * (Fraction(last_ts, MS_PER_H) - mean_t))
-                scale_slope = math.sqrt(syy / sxx)
-            else:
-                fill_at_last = float(mean_f)
-            scale_fill = max(abs(f) for f in fs) + math.sqrt(syy)
-        out.append((key, n, slope, fill_at_last, last_ts, last_fill, scale_slope, scale_fill))
-    return out
-
-
-def close(got, expected, scale):
-    if math.isnan(expected):
-        return math.isnan(got)
-    return abs(got - expected) <= 1e-9 * (abs(expected) + scale) + 1e-12
-
-
-@given(readings)
-def test_fill_rate_matches_reference(rows):
-    series, ts, fill, _ = columns(rows)
-    fit = fill_rate(series, ts, fill)
-    expected = reference_fill_rate(rows)
-    assert fit.series.tolist() == [e[0] for e in expected] == np.unique(series).tolist()
-    assert fit.n.tolist() == [e[1] for e in expected]
-    assert fit.last_ts_ms.tolist() == [e[4] for e in expected]
-    np.testing.assert_array_equal(fit.last_fill_pct, np.array([e[5] for e in expected]))
-    for got_slope, got_fill, (_, _, slope, fill_at_last, _, _, s_slope, s_fill) in zip(
-        fit.slope_pct_per_h, fit.fill_at_last, expected, strict=True
-    ):
-        assert close(float(got_slope), slope, s_slope), (got_slope, slope)
-        assert close(float(got_fill), fill_at_last, s_fill), (got_fill, fill_at_last)
-    for array in (fit.n, fit.last_ts_ms):
-        assert array.dtype == np.int64
-
-
-def test_bin_filling_at_2_pct_per_hour():
-    ts = T0 + QUARTER_H * np.arange(41, dtype=np.int64)  # 10 h of readings
-    fill = 10.0 + 2.0 * (ts - T0) / MS_PER_H
-    fit = fill_rate(np.full(41, 5, dtype=np.int64), ts, fill)
-    assert fit.series.tolist() == [5]
-    assert fit.n.tolist() == [41]
-    assert fit.slope_pct_per_h[0] == pytest.approx(2.0, rel=1e-12)
-    assert fit.fill_at_last[0] == pytest.approx(30.0, rel=1e-12)
-    assert fit.last_ts_ms[0] == ts[-1]
-    assert fit.last_fill_pct[0] == 30.0
-    assert time_to_full_h(np.array([60.0]), fit.slope_pct_per_h)[0] == pytest.approx(20.0)
-
-
-def test_fill_rate_degenerate_series():
-    series = np.array([1, 2, 2, 3, 3], dtype=np.int64)
-    ts = np.array([T0, T0, T0, T0 + 5, T0 + 9], dtype=np.int64)
-    fill = np.array([40.0, 30.0, 50.0, NAN, NAN])
-    fit = fill_rate(series, ts, fill)
-    assert fit.n.tolist() == [1, 2, 0]
-    assert np.isnan(fit.slope_pct_per_h).all()  # one reading; equal times; no fill
-    np.testing.assert_array_equal(fit.fill_at_last, [40.0, 40.0, NAN])
-    np.testing.assert_array_equal(fit.last_fill_pct, [40.0, 50.0, NAN])  # tie: last in input
-    assert fit.last_ts_ms.tolist() == [T0, T0, T0 + 9]
-
-
-# --- time_to_full_h, needs_collection, fire_risk ---------------------------------------------
+# --- time_to_full_h, time_to_next_round_h, needs_collection, fire_risk -----------------------
 
 values = st.one_of(
     st.just(NAN), st.sampled_from([-1.0, 0.0, 2.0, 80.0, 100.0, math.inf]), st.floats(-200, 200)
@@ -247,6 +168,46 @@ def test_time_to_full_cases():
     slope = np.array([2.0, 2.0, -1.0, 0.0, -3.0, 2.0, NAN, NAN])
     got = time_to_full_h(fill, slope)
     np.testing.assert_array_equal(got, [20.0, 0.0, 0.0, math.inf, math.inf, NAN, NAN, 0.0])
+
+
+def reference_next_round_h(now_ms, collection_hour, offset_s):
+    """Hours from now to the first local collection_hour:00 at or after it, by the calendar."""
+    local = datetime(1970, 1, 1) + timedelta(milliseconds=now_ms + offset_s * 1000)
+    round_at = datetime.combine(local.date(), datetime.min.time()) + timedelta(
+        hours=collection_hour
+    )
+    if round_at < local:
+        round_at += timedelta(days=1)
+    return (round_at - local) / timedelta(hours=1)
+
+
+@given(
+    st.lists(st.integers(-(2**41), 2**42), max_size=40),
+    st.integers(0, 23),
+    st.one_of(st.just(7 * 3600), st.integers(-12 * 3600, 14 * 3600)),
+)
+def test_time_to_next_round_matches_reference(now, collection_hour, offset_s):
+    got = time_to_next_round_h(np.array(now, dtype=np.int64), collection_hour, tz_offset_s=offset_s)
+    assert got.dtype == np.float64
+    assert got.tolist() == [reference_next_round_h(t, collection_hour, offset_s) for t in now]
+
+
+def test_time_to_next_round_in_wib():
+    wib = timezone(timedelta(hours=7))
+    at = [
+        datetime(2026, 11, 23, 16, 5, tzinfo=wib),  # after today's 07:00: tomorrow's
+        datetime(2026, 11, 23, 7, 0, tzinfo=wib),  # exactly at the round: now
+        datetime(2026, 11, 23, 6, 59, 59, 999000, tzinfo=wib),
+        datetime(2026, 11, 23, 0, 0, tzinfo=UTC),  # 07:00 WIB
+    ]
+    now = np.array([int(t.timestamp() * 1000) for t in at], dtype=np.int64)
+    assert time_to_next_round_h(now, 7).tolist() == [14 + 55 / 60, 0.0, 1 / 3_600_000, 0.0]
+
+
+@pytest.mark.parametrize("hour", [-1, 24])
+def test_time_to_next_round_rejects_an_hour_outside_the_day(hour):
+    with pytest.raises(ValueError, match="collection_hour"):
+        time_to_next_round_h(np.array([T0], dtype=np.int64), hour)
 
 
 def reference_needs_collection(fill, hours, next_round, threshold=80.0, full=100.0):
