@@ -18,7 +18,8 @@ from psycopg.rows import TupleRow
 from bench.procs import CpuMeter, family_cpu_seconds, own_cpu_seconds
 from bench.stack import fresh_database
 from bench.workloads import STEP_MS, now_ms
-from ingest.writer import Readings, Writer
+from ingest.batch import Readings
+from ingest.writer import Writer
 from ops.stack.local import StackState
 from pantau.db.pgcopy import encode_readings
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ingest.decoded import Decoded
-from processing.arrays import F64Array, I16Array, I32Array, I64Array, U8Array
+from processing.arrays import BoolArray, F64Array, I16Array, I32Array, I64Array, U8Array
 
 PAYLOAD_KEEP_BYTES = 1024  # rejects keep at most this much of the raw payload
 TEXT_KEEP_CHARS = 200  # ... and of each text field
@@ -142,3 +142,25 @@ class Batch:
             message=np.array(self._message, dtype=np.int64),
             metric_name=self._metric_name,
         )
+
+
+@dataclass(frozen=True)
+class Readings:
+    """Valid readings to store, deduplicated by key."""
+
+    sensor_key: I32Array
+    metric_id: I16Array
+    ts_ms: I64Array
+    value: F64Array
+
+    def __len__(self) -> int:
+        return int(self.value.shape[0])
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    inserted: BoolArray  # per reading of the batch: newly stored (False: already there)
+    rejects: int
+    commit_s: float
+    rollup_rows: int = 0
+    anomalies: int = 0

@@ -15,10 +15,9 @@ from typing import Protocol
 
 import numpy as np
 
-from ingest.batch import Batch, Columns, Message, RejectRow
+from ingest.batch import Batch, Columns, Message, Readings, RejectRow, WriteResult
 from ingest.decode import decode
 from ingest.snapshot import EMPTY, RegistrySnapshot
-from ingest.writer import Readings, WriteResult
 from pantau.topics import parse_topic
 from processing.arrays import I64Array
 from processing.keys import first_occurrence

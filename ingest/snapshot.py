@@ -1,27 +1,24 @@
 """The registry as the ingest worker sees it: an immutable snapshot of the sensors and the
-metrics catalog, loaded from the database in one transaction.
+metrics catalog. Pure: :func:`ingest.writer.load_snapshot` reads one from the database in one
+transaction and builds it with :func:`build_snapshot`.
 
-A snapshot never changes after :func:`load_snapshot` built it (its mappings are read-only and
-its arrays not writeable). The worker replaces the one its pipeline uses by one attribute
+A snapshot never changes after it was built (its mappings are read-only and its arrays not
+writeable). The worker replaces the one its pipeline uses by one attribute
 assignment, so a reader on any thread sees either the old snapshot or the new one, never a mix.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 import numpy as np
-import psycopg
-from psycopg.pq import TransactionStatus
-from psycopg.rows import TupleRow
 
 from processing.validate import Catalog
 
-Conn = psycopg.Connection[TupleRow]
 A = TypeVar("A", bound=np.ndarray[Any, Any])
 
 
@@ -63,26 +60,14 @@ EMPTY = RegistrySnapshot(
 )
 
 
-def load_snapshot(conn: Conn) -> RegistrySnapshot:
-    """The registry as of now, read in one read-only REPEATABLE READ transaction on ``conn``, so
-    that its queries see one state of the database (a kind, metric or sensor committed between
-    two of them cannot make the parts disagree).
-
-    ``conn`` must have no transaction open; it has none when this returns.
-    """
-    if conn.info.transaction_status != TransactionStatus.IDLE:
-        raise ValueError("load_snapshot needs a connection with no transaction open")
-    with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        kinds = tuple(str(r[0]) for r in conn.execute("SELECT kind FROM sensor_kinds ORDER BY 1"))
-        metrics = conn.execute(
-            "SELECT metric_id, name, min_value, max_value FROM metrics ORDER BY metric_id"
-        ).fetchall()
-        kind_metrics = conn.execute("SELECT kind, metric_id FROM kind_metrics").fetchall()
-        sensor_rows = conn.execute(
-            "SELECT sensor_id, sensor_key, kind,"
-            " (extract(epoch FROM installed_at) * 1000)::bigint FROM sensors WHERE active"
-        ).fetchall()
+def build_snapshot(
+    kinds: tuple[str, ...],
+    metrics: Sequence[tuple[Any, ...]],
+    kind_metrics: Sequence[tuple[Any, ...]],
+    sensor_rows: Sequence[tuple[Any, ...]],
+) -> RegistrySnapshot:
+    """A snapshot from the registry's rows: the kinds in order, ``(metric_id, name, min_value,
+    max_value)``, ``(kind, metric_id)`` and ``(sensor_id, sensor_key, kind, installed_ms)``."""
     kind_idx = {k: i for i, k in enumerate(kinds)}
     size = max((int(m[0]) for m in metrics), default=0) + 1
     min_value = np.full(size, np.inf)
@@ -106,23 +91,3 @@ def load_snapshot(conn: Conn) -> RegistrySnapshot:
         ),
         loaded_at=time.monotonic(),
     )
-
-
-class Registry:
-    """Transitional: the former mutable registry's shape (``Registry()``, then ``load(conn)``),
-    kept for callers not yet moved to :func:`load_snapshot`. It holds one snapshot, replaced
-    whole by ``load``; new code calls :func:`load_snapshot` and keeps the snapshot."""
-
-    def __init__(self) -> None:
-        self.snapshot = EMPTY
-
-    def load(self, conn: Conn) -> None:
-        self.snapshot = load_snapshot(conn)
-
-    @property
-    def sensors(self) -> Mapping[str, SensorEntry]:
-        return self.snapshot.sensors
-
-    @property
-    def metric_ids(self) -> Mapping[str, int]:
-        return self.snapshot.metric_ids

@@ -44,15 +44,15 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from psycopg.rows import TupleRow
 
-from ingest.batch import Batch, RejectRow
+from ingest.batch import Batch, Readings, RejectRow, WriteResult
 from ingest.dberrors import is_transient
 from ingest.derive import Detection
 from ingest.metrics import IngestMetrics
 from ingest.mqttclient import BufferedClient
 from ingest.pipeline import FlushResult, Limits, Pipeline, RefusedError
 from ingest.settings import IngestSettings
-from ingest.snapshot import RegistrySnapshot, load_snapshot
-from ingest.writer import Readings, Writer, WriteResult
+from ingest.snapshot import RegistrySnapshot
+from ingest.writer import Writer, load_snapshot
 from pantau.db.migrate import require_current
 from pantau.errors import ConfigError, ServiceUnavailableError
 from pantau.mqtt import FailurePolicy, MqttEndpoint

@@ -11,19 +11,20 @@ rollups and run through the detectors in the same transaction (:mod:`ingest.deri
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 
-from ingest.batch import RejectRow
+from ingest.batch import Readings, RejectRow, WriteResult
 from ingest.derive import Detection, create_temp_tables, merge_rollups
+from ingest.snapshot import RegistrySnapshot, build_snapshot
 from pantau.db.copy import copy_in, copy_out
 from pantau.db.pgcopy import decode_keys, encode_readings
 from pantau.timestamps import utc
-from processing.arrays import BoolArray, F64Array, I16Array, I32Array, I64Array
+from processing.arrays import BoolArray
 from processing.keys import is_member, newest_per_series
 
 Conn = psycopg.Connection[TupleRow]
@@ -55,28 +56,6 @@ WHERE latest.ts < EXCLUDED.ts"""
 _REJECTS = """COPY rejects
     (received_at, topic, payload, payload_len, reason, detail, sensor_id, metric)
 FROM STDIN"""
-
-
-@dataclass(frozen=True)
-class Readings:
-    """Valid readings to store, deduplicated by key."""
-
-    sensor_key: I32Array
-    metric_id: I16Array
-    ts_ms: I64Array
-    value: F64Array
-
-    def __len__(self) -> int:
-        return int(self.value.shape[0])
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    inserted: BoolArray  # per reading of the batch: newly stored (False: already there)
-    rejects: int
-    commit_s: float
-    rollup_rows: int = 0
-    anomalies: int = 0
 
 
 class Writer:
@@ -155,3 +134,26 @@ class Writer:
             rollup_rows=rollup_rows,
             anomalies=anomalies,
         )
+
+
+def load_snapshot(conn: Conn) -> RegistrySnapshot:
+    """The registry as of now, read in one read-only REPEATABLE READ transaction on ``conn``, so
+    that its queries see one state of the database (a kind, metric or sensor committed between
+    two of them cannot make the parts disagree).
+
+    ``conn`` must have no transaction open; it has none when this returns.
+    """
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        raise ValueError("load_snapshot needs a connection with no transaction open")
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        kinds = tuple(str(r[0]) for r in conn.execute("SELECT kind FROM sensor_kinds ORDER BY 1"))
+        metrics = conn.execute(
+            "SELECT metric_id, name, min_value, max_value FROM metrics ORDER BY metric_id"
+        ).fetchall()
+        kind_metrics = conn.execute("SELECT kind, metric_id FROM kind_metrics").fetchall()
+        sensor_rows = conn.execute(
+            "SELECT sensor_id, sensor_key, kind,"
+            " (extract(epoch FROM installed_at) * 1000)::bigint FROM sensors WHERE active"
+        ).fetchall()
+    return build_snapshot(kinds, metrics, kind_metrics, sensor_rows)

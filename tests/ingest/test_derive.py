@@ -18,9 +18,10 @@ import psycopg
 import pytest
 from psycopg.pq import TransactionStatus
 
+from ingest.batch import Readings, WriteResult
 from ingest.dberrors import is_transient
 from ingest.derive import Detection
-from ingest.writer import Readings, Writer, WriteResult
+from ingest.writer import Writer
 from processing.detect import KIND_NAMES, State, detect
 from processing.rules import metric_rules
 from tests.fixtures.polling import wait_for

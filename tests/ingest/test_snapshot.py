@@ -8,7 +8,8 @@ import numpy as np
 import psycopg
 import pytest
 
-from ingest.snapshot import EMPTY, RegistrySnapshot, load_snapshot
+from ingest.snapshot import EMPTY, RegistrySnapshot
+from ingest.writer import load_snapshot
 from pantau.registry.fleet import load_fleet, parse_fleet
 from pantau.registry.load import load_into
 
