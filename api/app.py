@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from api import problems
+from api import problems, query
 from api.admission import Admission
 from api.deps import KeyCache
 from api.routes import air, events, meta, sensors, tourism, waste
@@ -29,12 +29,20 @@ DLH, tourist zones for the tourism office, sensors and their health for engineer
 
 **Keys and roles.** Send an API key in `X-API-Key` (or `Authorization: Bearer <key>`). Keys are
 created with `pantau api key create --name NAME --role ROLE`. Roles: `dlh` (waste, air),
-`tourism` (tourism), `engineer` (sensors, readings, anomalies, alarms, rejects), `admin`
-(everything). Zones are open to every role; `/v1/health` and `/v1/ready` need no key.
+`tourism` (tourism), `engineer` (sensors, readings, anomalies, rejects), `admin`
+(everything). Zones and alarms are open to every role, and alarms are scoped: each role sees,
+and may acknowledge, the alarms that are for it (`dlh` waste and air alarms, `tourism`
+crowding alarms, `engineer` sensor alarms, `admin` all; an alarm of another role's is 403).
+`/v1/health` and `/v1/ready` need no key.
 
 **Conventions.** Times are ISO 8601 with their offset, in WIB (UTC+7). Lists are pages
 (`limit`, `offset`, at most `PANTAU_API_MAX_PAGE` items) and come as CSV with `?format=csv` or
-`Accept: text/csv`. Errors are RFC 9457 problem details (`application/problem+json`).
+`Accept: text/csv`. Errors are RFC 9457 problem details (`application/problem+json`). A query
+parameter the endpoint does not take (`/v1/alarms?kinnd=x`), or a filter value that names
+nothing Pantau knows (a zone id not in `/v1/zones`, a sensor id, a sensor, zone or anomaly
+kind, an alarm rule, a reject reason), is 422: a problem naming the parameter or the value
+(under `errors`, too), so a typo is never answered with an empty list. The query string is
+checked before the key.
 
 **Limits.** Each caller (an API key; without a valid key, the client address) has a token
 bucket: `PANTAU_API_RATE_PER_S` requests a second on average, bursts of `PANTAU_API_RATE_BURST`,
@@ -45,7 +53,8 @@ than `PANTAU_API_MAX_URL_BYTES`: 414. A request body larger than `PANTAU_API_MAX
 
 TAGS = [
     {"name": "meta", "description": "Liveness, readiness, zones."},
-    {"name": "sensors", "description": "Engineers: sensors, readings, anomalies, alarms, rejects."},
+    {"name": "sensors", "description": "Engineers: sensors, readings, anomalies, rejects."},
+    {"name": "alarms", "description": "Every role: the alarms that are for it; acknowledging."},
     {"name": "waste", "description": "DLH: bins, villages, today's collection plan."},
     {"name": "air", "description": "DLH: air stations, ISPU and US AQI."},
     {"name": "tourism", "description": "Tourism office: occupancy, density, crowding."},
@@ -77,14 +86,18 @@ def create_app(settings: ApiSettings, clock: Callable[[], int] = time.monotonic_
         finally:
             await pool.close()
 
+    check = query.QueryCheck()
     app = FastAPI(
         title="Pantau API",
         version="1",
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        # On every route, before its own dependencies: unknown parameters and values are 422.
+        dependencies=[Depends(check)],
     )
     app.state.settings = settings
+    app.state.query_check = check
     app.state.keys = KeyCache()
     problems.install(app)
     for module in (meta, sensors, events, waste, air, tourism):
@@ -164,11 +177,9 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
                 continue
             operation["security"] = [{"ApiKey": []}]
             responses["401"] = {"description": "No valid API key", "content": content}
-            if path not in EVERY_ROLE:
-                responses["403"] = {
-                    "description": "The key's role may not use this",
-                    "content": content,
-                }
+            if path not in EVERY_ROLE:  # a route may say why its 403 comes (alarms: scope)
+                responses.setdefault("403", {"description": "The key's role may not use this"})
+                responses["403"]["content"] = content
     return schema
 
 

@@ -163,6 +163,7 @@ def paging(
 
 
 Paging = Annotated[Page, Depends(paging)]
+AnyRole = Annotated[Caller, Depends(caller)]
 Engineer = Annotated[Caller, Depends(require("engineer"))]
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
+SHOWN_CHARS = 80  # a value sent back in a problem: at most this long
 
 
 class Problem(Exception):  # noqa: N818 (named for what it is: an RFC 9457 problem)
@@ -55,6 +56,18 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def shown(value: Any) -> Any:
+    """A value the client sent, to quote in a problem: text past SHOWN_CHARS is cut."""
+    if isinstance(value, str) and len(value) > SHOWN_CHARS:
+        return f"{value[:SHOWN_CHARS]}... ({len(value)} characters)"
+    return value
+
+
+def _named(error: Mapping[str, Any]) -> bool:
+    """Whether a validation error's input is a value the client sent (not a missing one)."""
+    return error.get("type") != "missing" and isinstance(error.get("input"), str | int | float)
+
+
 def install(app: FastAPI) -> None:
     """Route every error through :func:`problem_response`."""
 
@@ -68,9 +81,13 @@ def install(app: FastAPI) -> None:
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
+            | ({"value": shown(e["input"])} if _named(e) else {})
             for e in exc.errors()
         ]
-        detail = "; ".join(f"{e['where']}: {e['problem']}" for e in errors)
+        detail = "; ".join(
+            f"{e['where']}: {e['problem']}" + (f", not {e['value']!r}" if "value" in e else "")
+            for e in errors
+        )
         return problem_response(request, 422, "Invalid request", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from api.deps import Caller, Conn, Format, Paging, caller
 from api.models import Page, page_of
 from api.problems import problem_response
+from api.query import ZONE_KINDS
 from api.render import CSV, PROBLEM_RESPONSE, respond
 from pantau.db.migrate import available
 
@@ -83,7 +84,9 @@ async def zones(
     page: Paging,
     who: Annotated[Caller, Depends(caller)],
     fmt: Format = None,
-    kind: Annotated[str | None, Query(description="Only zones of this kind.")] = None,
+    kind: Annotated[
+        str | None, Query(description="Only zones of this kind.", json_schema_extra=ZONE_KINDS)
+    ] = None,
 ) -> Any:
     """Every zone Pantau knows, with its coordinates, area and capacity (any role)."""
     cur = await conn.execute(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from api.deps import Conn, Engineer, Format, Paging, Settings, query_time
 from api.models import Page, page_of
 from api.problems import Problem
+from api.query import ZONE_IDS
 from api.render import CSV, PROBLEM_RESPONSE, csv_response, respond, wants_csv, wib, wib_rows
 from processing.rollup import ROLLUPS
 
@@ -111,7 +112,7 @@ async def sensors(
     who: Engineer,
     fmt: Format = None,
     kind: Annotated[Literal["waste_bin", "air_quality", "footfall"] | None, Query()] = None,
-    zone_id: Annotated[str | None, Query(max_length=64)] = None,
+    zone_id: Annotated[str | None, Query(max_length=64, json_schema_extra=ZONE_IDS)] = None,
     status: Annotated[Literal["online", "offline", "inactive"] | None, Query()] = None,
 ) -> Any:
     """Registered sensors with their health as `pantau process` last judged it."""

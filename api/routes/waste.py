@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from api.deps import Caller, Conn, Format, Paging, Settings, require
 from api.models import Page, page_of
 from api.problems import Problem
+from api.query import ZONE_IDS
 from api.render import CSV, PROBLEM_RESPONSE, csv_response, wants_csv, wib
 from api.render import respond as render
 from processing.route import plan_route
@@ -108,7 +109,8 @@ async def bins(
     who: Dlh,
     fmt: Format = None,
     zone_id: Annotated[
-        str | None, Query(max_length=64, description="A village or kecamatan")
+        str | None,
+        Query(max_length=64, description="A village or kecamatan", json_schema_extra=ZONE_IDS),
     ] = None,
     needs_collection: Annotated[bool | None, Query()] = None,
 ) -> Any:
@@ -179,7 +181,10 @@ async def collection_plan(
     who: Dlh,
     fmt: Format = None,
     zone_id: Annotated[
-        str | None, Query(max_length=64, description="Only this village or kecamatan")
+        str | None,
+        Query(
+            max_length=64, description="Only this village or kecamatan", json_schema_extra=ZONE_IDS
+        ),
     ] = None,
 ) -> Any:
     """The bins that need collection (over the threshold, overflowing, or predicted full before
