@@ -69,3 +69,11 @@ class ApiSettings(CommonSettings):
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise ValueError(f"{value!r} is not a place: latitude -90..90, longitude -180..180")
         return lat, lon
+
+
+class ApiKeySettings(CommonSettings):
+    """``pantau api key``: writes ``api_keys``, which only the database owner may (the API's
+    own login reads keys and notes when they were last used). On the local stack the commands
+    connect as the owner; elsewhere PANTAU_DATABASE_URL must be the owner's."""
+
+    db_service: ClassVar[str] = "owner"
