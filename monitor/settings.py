@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import re
+from datetime import time
+from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from pantau.settings import CommonSettings
@@ -40,11 +42,10 @@ class ProcessSettings(CommonSettings):
     ispu_recompute_h: int = Field(
         48, ge=1, description="Hours of ISPU recomputed on each run (late data lands here)."
     )
-    closing_time: str = Field(
-        "18:00",
-        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
-        description="Default closing time (WIB) of tourist zones: occupancy resets then; a "
-        "zone's params.closing overrides it.",
+    closing_time: time = Field(
+        time(18, 0),
+        description="Default closing time (WIB, HH:MM) of tourist zones: occupancy resets then; "
+        "a zone's params.closing overrides it.",
     )
     typical_weeks: int = Field(
         4, ge=1, le=52, description="Weeks of history behind 'typical for this hour of the week'."
@@ -52,3 +53,19 @@ class ProcessSettings(CommonSettings):
     village_period_days: int = Field(
         28, ge=1, description="Period of the per-village waste figures (days)."
     )
+
+    @field_validator("closing_time", mode="before")
+    @classmethod
+    def _hh_mm(cls, value: Any) -> Any:
+        """``HH:MM`` (00:00 to 23:59) as written in PANTAU_PROCESS_CLOSING_TIME, local time
+        (WIB): seconds or a UTC offset would be silently dropped, so they are refused."""
+        if isinstance(value, str):
+            if not _HH_MM.fullmatch(value):
+                raise ValueError(f"{value!r} is not a time of day as HH:MM (WIB), e.g. 18:00")
+            return value
+        if isinstance(value, time) and (value.tzinfo or value.second or value.microsecond):
+            raise ValueError(f"{value} is not whole minutes of local time (WIB), e.g. 18:00")
+        return value
+
+
+_HH_MM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")

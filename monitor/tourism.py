@@ -9,6 +9,7 @@ Occupancy is the cumulative in - out, clamped at 0 and reset at the zone's closi
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from monitor.db import Conn, maybe
 from pantau.db.copy import fetch_columns
 from pantau.timestamps import utc
-from processing import tourism
+from processing import baseline, tourism
 
 MIN_MS = 60_000
 HOUR_MS = 3_600_000
@@ -24,9 +25,12 @@ DAY_MS = 24 * HOUR_MS
 WINDOW_MS = 2 * DAY_MS  # the current session and yesterday's, for the hourly history
 
 
-def closing_minute(params: dict[str, Any], default: str) -> int:
-    text = str(params.get("closing", default))
-    hours, minutes = text.split(":")
+def closing_minute(params: dict[str, Any], default: time) -> int:
+    """A zone's closing time in minutes after local midnight: its ``params.closing`` (``HH:MM``)
+    or else ``default`` (the setting ``closing_time``)."""
+    if "closing" not in params:
+        return default.hour * 60 + default.minute
+    hours, minutes = str(params["closing"]).split(":")
     return int(hours) * 60 + int(minutes)
 
 
@@ -42,7 +46,9 @@ def run_tourism(conn: Conn, now_ms: int, metric_ids: dict[str, int], settings: A
     ids = [str(z[0]) for z in zones]
     area = np.array([np.nan if z[1] is None else float(z[1]) for z in zones])
     capacity = np.array([np.nan if z[2] is None else float(z[2]) for z in zones])
-    closing = np.array([closing_minute(z[3] or {}, settings.closing_time) for z in zones])
+    closing = np.array(
+        [closing_minute(z[3] or {}, settings.closing_time) for z in zones], dtype=np.int64
+    )
 
     start = now_ms - now_ms % HOUR_MS - WINDOW_MS
     zone, metric, bucket, total = fetch_columns(
@@ -55,50 +61,32 @@ def run_tourism(conn: Conn, now_ms: int, metric_ids: dict[str, int], settings: A
         (ids, ids, [metric_ids["count_in"], metric_ids["count_out"]], utc(start), utc(now_ms)),
         ["int4", "int2", "timestamptz", "float8"],
     )
-    zone = zone.astype(np.int64)
-    # One row per (zone, minute) with both counts.
-    key = zone * (1 << 40) + (bucket - start) // MIN_MS
-    keys, inverse = np.unique(key, return_inverse=True)
-    count_in = np.zeros(keys.shape[0])
-    count_out = np.zeros(keys.shape[0])
-    is_in = metric == metric_ids["count_in"]
-    np.add.at(count_in, inverse[is_in], total[is_in])
-    np.add.at(count_out, inverse[~is_in], total[~is_in])
-    z = keys // (1 << 40)
-    end_ms = start + (keys % (1 << 40)) * MIN_MS + MIN_MS  # interval end
-    session = np.zeros(keys.shape[0], dtype=np.int64)
-    for minute in np.unique(closing):
-        sel = closing[z] == minute
-        session[sel] = tourism.session_day(end_ms[sel], int(minute))
-    occ = tourism.occupancy(z, session, end_ms, count_in, count_out)
-    visitors = tourism.cumulative_in(z, session, end_ms, count_in)
-
-    _write_hourly(conn, now_ms, ids, z, end_ms, count_in, occ, visitors, settings.typical_weeks)
-    typical_now = _typical_now(conn, now_ms, ids, settings.typical_weeks)
-    # Now: each zone's last interval in its current session (none yet: empty, 0 visitors).
-    now_session = np.array(
-        [tourism.session_day(np.array([now_ms]), int(c))[0] for c in closing], dtype=np.int64
+    # One row per (zone, minute) with both counts, from the zone's counters summed.
+    minutes = tourism.intervals(
+        zone.astype(np.int64), bucket, metric == metric_ids["count_in"], total, width_ms=MIN_MS
     )
-    current = session == now_session[z]
-    occ_now = np.zeros(len(ids))
-    visitors_now = np.zeros(len(ids))
-    last_ts = np.full(len(ids), now_ms, dtype=np.int64)
-    if current.any():
-        # Rows are sorted by (zone, time): the last current row of each zone is its state now.
-        cz = z[current]
-        last = np.flatnonzero(np.append(cz[1:] != cz[:-1], True))
-        occ_now[cz[last]] = occ[current][last]
-        visitors_now[cz[last]] = visitors[current][last]
-        last_ts[cz[last]] = end_ms[current][last]
-    density = tourism.density_ppm2(occ_now, area)
+    z, end_ms = minutes.series, minutes.ts_ms
+    session = tourism.session_day(end_ms, closing[z])
+    occ = tourism.occupancy(z, session, end_ms, minutes.count_in, minutes.count_out)
+    visitors = tourism.cumulative_in(z, session, end_ms, minutes.count_in)
+
+    hours = tourism.hourly(z, end_ms, minutes.count_in, visitors, occ)
+    _write_hourly(conn, now_ms, ids, hours, settings.typical_weeks)
+    hour_now = np.full(len(ids), now_ms - now_ms % HOUR_MS, dtype=np.int64)
+    every_zone = np.arange(len(ids), dtype=np.int64)
+    typical_now = _typical_at(conn, ids, every_zone, hour_now, settings.typical_weeks)
+    # Now: each zone's last interval in its current session (none yet: empty, 0 visitors).
+    now_session = tourism.session_day(np.full(len(ids), now_ms, dtype=np.int64), closing)
+    state = tourism.state_now(z, session, end_ms, occ, visitors, now_session, now_ms)
+    density = tourism.density_ppm2(state.occupancy, area)
     fruin = tourism.fruin_level(density)
-    ratio, level = tourism.crowding(occ_now, capacity)
+    ratio, level = tourism.crowding(state.occupancy, capacity)
     rows = [
         (
-            ids[i], utc(int(last_ts[i])), float(occ_now[i]), maybe(density[i]),
+            ids[i], utc(int(state.ts_ms[i])), float(state.occupancy[i]), maybe(density[i]),
             tourism.FRUIN_LEVELS[fruin[i]].letter if fruin[i] >= 0 else None, maybe(ratio[i]),
             tourism.CROWDING_LEVELS[level[i]].name_en if level[i] >= 0 else "unknown",
-            float(visitors_now[i]), maybe(typical_now[i]),
+            float(state.visitors_to_date[i]), maybe(typical_now[i]),
         )
         for i in range(len(ids))
     ]  # fmt: skip
@@ -108,30 +96,20 @@ def run_tourism(conn: Conn, now_ms: int, metric_ids: dict[str, int], settings: A
 
 
 def _write_hourly(
-    conn: Conn, now_ms: int, ids: list[str], z: np.ndarray, end_ms: np.ndarray,
-    count_in: np.ndarray, occ: np.ndarray, visitors: np.ndarray, weeks: int,
-) -> None:  # fmt: skip
+    conn: Conn, now_ms: int, ids: list[str], hours: tourism.Hourly, weeks: int
+) -> None:
     """tourism_hourly for every hour in the window: entries, visitors so far and occupancy at
     the end of the hour, and the typical visitors so far for that hour of the week."""
-    if z.shape[0] == 0:
+    if hours.series.shape[0] == 0:
         return
     # Rows a day or more into the window belong to sessions that started inside it (a session
     # lasts at most a day); earlier ones lack the start of their session and are not written.
     complete_from = now_ms - now_ms % HOUR_MS - WINDOW_MS + DAY_MS
-    hour = (end_ms - 1) - (end_ms - 1) % HOUR_MS  # the hour holding each interval
-    key = z * (1 << 40) + hour // HOUR_MS
-    keys, first = np.unique(key, return_index=True)
-    inverse = np.searchsorted(keys, key)
-    entries = np.zeros(keys.shape[0])
-    np.add.at(entries, inverse, count_in)
-    last = np.append(first[1:], key.shape[0]) - 1  # rows are sorted by (zone, time)
-    hz, hh = keys // (1 << 40), (keys % (1 << 40)) * HOUR_MS
-    typical = _typical_at(conn, ids, hz, hh, weeks)
+    typical = _typical_at(conn, ids, hours.series, hours.hour_ms, weeks)
     rows = [
-        (ids[int(hz[i])], utc(int(hh[i])), float(entries[i]), float(visitors[last[i]]),
-         float(occ[last[i]]), maybe(typical[i]))
-        for i in range(keys.shape[0])
-        if complete_from <= hh[i] < now_ms
+        (ids[int(hours.series[i])], utc(int(hours.hour_ms[i])), float(hours.entries[i]),
+         float(hours.visitors_to_date[i]), float(hours.occupancy[i]), maybe(typical[i]))
+        for i in np.flatnonzero((hours.hour_ms >= complete_from) & (hours.hour_ms < now_ms))
     ]  # fmt: skip
     with conn.cursor() as cur:
         cur.executemany(_UPSERT_HOURLY, rows)
@@ -152,30 +130,7 @@ def _typical_at(
         (ids, ids, utc(lo), utc(hi)),
         ["int4", "timestamptz", "float8"],
     )
-    if hz.shape[0] == 0:
-        return np.full(zone.shape[0], np.nan)
-    # Each target hour's own previous weeks: lag in whole weeks within 1..weeks.
-    out = np.full(zone.shape[0], np.nan)
-    for target in np.unique(hour_ms):
-        lag = target - hh
-        sel = (lag > 0) & (lag % (7 * DAY_MS) == 0) & (lag <= weeks * 7 * DAY_MS)
-        if not sel.any():
-            continue
-        tz, slot, median, _ = tourism.typical(
-            hz[sel].astype(np.int64), np.zeros(int(sel.sum()), np.int64), hv[sel]
-        )
-        want = hour_ms == target
-        out[want] = tourism.lookup(
-            zone[want], np.zeros(int(want.sum()), np.int64), tz, slot, median
-        )
-    return out
-
-
-def _typical_now(conn: Conn, now_ms: int, ids: list[str], weeks: int) -> np.ndarray:
-    hour = now_ms - now_ms % HOUR_MS
-    return _typical_at(
-        conn, ids, np.arange(len(ids), dtype=np.int64), np.full(len(ids), hour, np.int64), weeks
-    )
+    return baseline.typical_at(zone, hour_ms, hz.astype(np.int64), hh, hv, weeks=weeks)
 
 
 _UPSERT_STATUS = """

@@ -3,8 +3,8 @@
 Counters report ``count_in`` / ``count_out`` per counting interval (typically 60 s). This module
 assigns each interval to a visiting day (a zone's day runs from one closing time to the next),
 turns the counts into occupancy and visitors so far, grades crowding (Fruin's walkway level of
-service and a share of the zone's capacity) and builds "typical for this hour of the week"
-baselines from past weeks.
+service and a share of the zone's capacity), and sums the intervals up per hour. The
+"typical for this hour of the week" baselines are :mod:`processing.baseline`.
 
 Inputs are aligned columns (one element per interval or per zone). Times are Unix milliseconds
 (int64) marking the END of a counting interval; local time is WIB (UTC+7) unless an offset is
@@ -19,16 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from processing.arrays import F64Array, I8Array, I64Array
+from processing.arrays import BoolArray, F64Array, I8Array, I64Array
+from processing.localtime import MS_PER_H, WIB_OFFSET_S
 
-WIB_OFFSET_S = 7 * 3600
 MS_PER_MIN = 60_000
-MS_PER_H = 3_600_000
 MS_PER_DAY = 86_400_000
 MINUTES_PER_DAY = 1440
-HOURS_PER_WEEK = 168
-# 1970-01-01 was a Thursday: Monday 00:00 is 3 days (72 h) before the epoch's hour 0.
-_EPOCH_HOUR_OF_WEEK = 72
 
 
 @dataclass(frozen=True)
@@ -79,24 +75,70 @@ CROWDING_LEVELS: tuple[CrowdingLevel, ...] = (
 )
 
 
-def session_day(ts_ms: I64Array, closing_minute: int, tz_offset_s: int = WIB_OFFSET_S) -> I64Array:
+def session_day(
+    ts_ms: I64Array, closing_minute: int | I64Array, tz_offset_s: int = WIB_OFFSET_S
+) -> I64Array:
     """The visiting day (local days since 1970-01-01) each counting interval belongs to.
 
     ``ts_ms`` (Unix ms) is the END of an interval; ``closing_minute`` (minutes after local
-    midnight, in [0, 1440)) is the zone's closing time. A session runs from one closing time
-    (exclusive) to the next (inclusive): an interval ending exactly at closing still belongs
-    to the session that is closing. A session is labelled with the local date of its middle,
-    12 h before it closes: closing at or after noon labels it with the closing date (closing
-    18:00 -> ending 18:00 is that date, 18:01 the next date); closing before noon, i.e. after
-    midnight, labels it with the date before (closing 00:00 or 02:00 -> the evening's date).
+    midnight, in [0, 1440)) is the zone's closing time: one for all, or one per interval
+    (broadcast against ``ts_ms``). A session runs from one closing time (exclusive) to the
+    next (inclusive): an interval ending exactly at closing still belongs to the session that
+    is closing. A session is labelled with the local date of its middle, 12 h before it
+    closes: closing at or after noon labels it with the closing date (closing 18:00 -> ending
+    18:00 is that date, 18:01 the next date); closing before noon, i.e. after midnight, labels
+    it with the date before (closing 00:00 or 02:00 -> the evening's date).
     """
-    if not 0 <= closing_minute < MINUTES_PER_DAY:
-        raise ValueError(f"closing_minute must be in [0, {MINUTES_PER_DAY}), got {closing_minute}")
-    since_closing = ts_ms.astype(np.int64) + tz_offset_s * 1000 - closing_minute * MS_PER_MIN
+    closing = np.asarray(closing_minute, dtype=np.int64)
+    outside = (closing < 0) | (closing >= MINUTES_PER_DAY)
+    if outside.any():
+        raise ValueError(
+            f"closing_minute must be in [0, {MINUTES_PER_DAY}), got "
+            f"{np.unique(closing[outside]).tolist()}"
+        )
+    since_closing = ts_ms.astype(np.int64) + tz_offset_s * 1000 - closing * MS_PER_MIN
     # Index of the first closing at or after the interval end: a ceiling division.
     closing_index = -(-since_closing // MS_PER_DAY)
-    before_noon = closing_minute * 2 < MINUTES_PER_DAY
-    return (closing_index - int(before_noon)).astype(np.int64)
+    before_noon = (closing * 2 < MINUTES_PER_DAY).astype(np.int64)
+    return (closing_index - before_noon).astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class Intervals:
+    """Counts per (series, interval), in sorted (series, time) order."""
+
+    series: I64Array
+    ts_ms: I64Array  # END of the interval, Unix ms
+    count_in: F64Array
+    count_out: F64Array
+
+
+def intervals(
+    series: I64Array, start_ms: I64Array, is_in: BoolArray, count: F64Array, *, width_ms: int
+) -> Intervals:
+    """One row per (series, interval start) with both counts: ``count_in`` the sum of the
+    rows' ``count`` where ``is_in``, ``count_out`` where not (0 without such rows).
+
+    The input has one row per count, e.g. a zone's summed ``count_in`` or ``count_out`` per
+    1-minute rollup bucket (``start_ms``, the bucket's start, Unix ms). The output's ``ts_ms``
+    is the interval's end, ``start_ms + width_ms``, as the other functions of this module
+    take it. Sums run in input order within a group.
+    """
+    order = np.lexsort((start_ms, series)).astype(np.int64)
+    s, t = series[order].astype(np.int64), start_ms[order].astype(np.int64)
+    n = order.shape[0]
+    first = np.ones(n, dtype=np.bool_)
+    first[1:] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
+    group = np.cumsum(first) - 1
+    groups = int(first.sum())
+    inward = is_in[order]
+    c = count[order].astype(np.float64)
+    return Intervals(
+        series=s[first],
+        ts_ms=t[first] + width_ms,
+        count_in=np.bincount(group[inward], c[inward], minlength=groups).astype(np.float64),
+        count_out=np.bincount(group[~inward], c[~inward], minlength=groups).astype(np.float64),
+    )
 
 
 def _session_order(
@@ -234,82 +276,93 @@ def crowding(
     return ratio, level
 
 
-def hour_of_week(ts_ms: I64Array, tz_offset_s: int = WIB_OFFSET_S) -> I64Array:
-    """Local hour of the week, 0..167, Monday 00:00-00:59 = 0, Sunday 23:00-23:59 = 167.
+@dataclass(frozen=True, eq=False)
+class Hourly:
+    """Counting intervals summed up per hour, one element per (series, hour) in sorted order."""
 
-    ``ts_ms`` in Unix ms; floor division keeps times before 1970 on the right hour.
+    series: I64Array
+    hour_ms: I64Array  # start of the hour, Unix ms
+    entries: F64Array  # sum of count_in over the hour's intervals
+    visitors_to_date: F64Array  # after the hour's last interval
+    occupancy: F64Array  # after the hour's last interval
+
+
+def hourly(
+    series: I64Array,
+    ts_ms: I64Array,
+    count_in: F64Array,
+    visitors_to_date: F64Array,
+    occupancy: F64Array,
+) -> Hourly:
+    """Per (series, hour): entries in the hour, and the visitors so far and occupancy at its end.
+
+    ``ts_ms`` is the END of each interval, so an interval ending at 09:00 belongs to the hour
+    08:00-09:00 (the hour holding ``ts_ms - 1``); hours are whole UTC hours (WIB is UTC+7,
+    so they are whole local hours too). ``entries`` is the sum of ``count_in``, NaN counting
+    as 0; ``visitors_to_date`` and ``occupancy`` (of :func:`cumulative_in` and
+    :func:`occupancy`) are those of the hour's last interval in time order (equal times: the
+    last in input order).
     """
-    local_hour = (ts_ms.astype(np.int64) + tz_offset_s * 1000) // MS_PER_H
-    return ((local_hour + _EPOCH_HOUR_OF_WEEK) % HOURS_PER_WEEK).astype(np.int64)
-
-
-def typical(
-    series: I64Array, slot: I64Array, value: F64Array
-) -> tuple[I64Array, I64Array, F64Array, I64Array]:
-    """Median value per distinct (series, slot), in sorted (series, slot) order.
-
-    Returns ``(series, slot, median, count)``: ``median`` of the non-NaN values (the mean of
-    the two middle ones for an even count; NaN when there are none) and ``count`` of non-NaN
-    values. With ``slot`` = :func:`hour_of_week` and ``value`` = visitors so far at that hour
-    on past weeks, the median is the "typical" figure for this hour of the week.
-    """
-    nan = np.isnan(value)
-    # NaN last within each group, so a group's non-NaN values are its first ``count`` rows.
-    order = np.lexsort((value, nan, slot, series)).astype(np.int64)
-    s, k, v = series[order], slot[order], value[order]
+    end = ts_ms.astype(np.int64)
+    hour = (end - 1) - (end - 1) % MS_PER_H
+    order = np.lexsort((end, hour, series)).astype(np.int64)
+    s, h = series[order].astype(np.int64), hour[order]
     n = order.shape[0]
     first = np.ones(n, dtype=np.bool_)
-    first[1:] = (s[1:] != s[:-1]) | (k[1:] != k[:-1])
-    start = np.flatnonzero(first).astype(np.int64)
-    if n:
-        count = np.add.reduceat((~nan[order]).astype(np.int64), start).astype(np.int64)
-    else:
-        count = np.zeros(0, dtype=np.int64)
-    has = count > 0
-    lo = start + np.maximum(count - 1, 0) // 2
-    hi = start + count // 2
-    a, b = v[lo], v[hi]
-    # (a + b) / 2 like statistics.median; for odd counts a is b, taken as is.
-    middle = np.where(lo == hi, a, (a + b) / 2)
-    median = np.where(has, middle, np.nan)
-    return s[start].astype(np.int64), k[start].astype(np.int64), median, count
+    first[1:] = (s[1:] != s[:-1]) | (h[1:] != h[:-1])
+    group = np.cumsum(first) - 1
+    last = np.ones(n, dtype=np.bool_)
+    last[:-1] = first[1:]
+    entries = np.bincount(
+        group, _missing_as_zero(count_in[order]), minlength=int(first.sum())
+    ).astype(np.float64)
+    return Hourly(
+        series=s[first],
+        hour_ms=h[first],
+        entries=entries,
+        visitors_to_date=visitors_to_date[order][last].astype(np.float64),
+        occupancy=occupancy[order][last].astype(np.float64),
+    )
 
 
-_PAIR = np.dtype([("hi", ">u8"), ("lo", ">u8")])
-_SIGN = np.uint64(1 << 63)
+@dataclass(frozen=True, eq=False)
+class StateNow:
+    """Each series' state now, one element per series index ``0..n-1``."""
+
+    occupancy: F64Array
+    visitors_to_date: F64Array
+    ts_ms: I64Array  # end of the interval the state is from; ``now_ms`` when none
 
 
-def _pack(series: I64Array, slot: I64Array) -> np.ndarray:
-    """One opaque 16-byte value per (series, slot), byte order = numeric (series, slot) order.
-
-    Flipping the sign bit maps int64 order onto uint64 order; big-endian makes byte order
-    match.
-    """
-    packed = np.empty(series.shape[0], dtype=_PAIR)
-    packed["hi"] = series.astype(np.int64).view(np.uint64) ^ _SIGN
-    packed["lo"] = slot.astype(np.int64).view(np.uint64) ^ _SIGN
-    return packed.view("V16")
-
-
-def lookup(
+def state_now(
     series: I64Array,
-    slot: I64Array,
-    table_series: I64Array,
-    table_slot: I64Array,
-    table_value: F64Array,
-) -> F64Array:
-    """The table's value for each (series, slot), aligned with the queries; NaN when absent.
+    session: I64Array,
+    ts_ms: I64Array,
+    occupancy: F64Array,
+    visitors_to_date: F64Array,
+    now_session: I64Array,
+    now_ms: int,
+) -> StateNow:
+    """Each series' occupancy and visitors so far now: those after its last interval in time
+    order (equal times: the last in input order) of its current session ``now_session``.
 
-    The table's (series, slot) keys must be distinct; any order.
+    ``series`` are indices into ``now_session`` (one session day per series, e.g.
+    :func:`session_day` of ``now_ms`` at each zone's closing time). A series without an
+    interval in its current session has just opened: empty, no visitors, as of ``now_ms``.
     """
-    out = np.full(series.shape[0], np.nan, dtype=np.float64)
-    if series.shape[0] == 0 or table_series.shape[0] == 0:
+    k = now_session.shape[0]
+    out = StateNow(
+        occupancy=np.zeros(k),
+        visitors_to_date=np.zeros(k),
+        ts_ms=np.full(k, now_ms, dtype=np.int64),
+    )
+    current = np.flatnonzero(session == now_session[series])
+    if current.shape[0] == 0:
         return out
-    keys = _pack(table_series, table_slot)
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    wanted = _pack(series, slot)
-    at = np.minimum(np.searchsorted(sorted_keys, wanted), sorted_keys.shape[0] - 1)
-    found = sorted_keys[at] == wanted
-    out[found] = table_value[order[at[found]]]
+    order = current[np.lexsort((ts_ms[current], series[current]))]
+    s = series[order]
+    last = order[np.append(s[1:] != s[:-1], True)]
+    out.occupancy[series[last]] = occupancy[last]
+    out.visitors_to_date[series[last]] = visitors_to_date[last]
+    out.ts_ms[series[last]] = ts_ms[last]
     return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import statistics
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import numpy as np
@@ -11,20 +10,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from processing.localtime import WIB_OFFSET_S
 from processing.tourism import (
     CROWDING_LEVELS,
     FRUIN_LEVELS,
     FRUIN_REL_TOL,
-    WIB_OFFSET_S,
     crowding,
     cumulative_in,
     density_ppm2,
     fruin_level,
-    hour_of_week,
-    lookup,
+    hourly,
+    intervals,
     occupancy,
     session_day,
-    typical,
+    state_now,
 )
 
 NAN = math.nan
@@ -216,15 +215,6 @@ def test_session_day_matches_reference(ts, closing_minute, offset_s):
     assert session_day(i64(ts), closing_minute, offset_s).tolist() == expected
 
 
-@given(timestamps, offsets)
-def test_hour_of_week_matches_reference(ts, offset_s):
-    expected = []
-    for t in ts:
-        at = local(t, offset_s)
-        expected.append(at.weekday() * 24 + at.hour)
-    assert hour_of_week(i64(ts), offset_s).tolist() == expected
-
-
 @given(st.lists(st.tuples(maybe, maybe), max_size=40))
 def test_density_matches_reference(pairs):
     expected = [NAN if math.isnan(a) or a <= 0 else o / a for o, a in pairs]
@@ -255,50 +245,146 @@ def test_crowding_matches_reference(pairs, bounds):
 
 
 @given(
-    st.lists(
-        st.tuples(
-            st.one_of(small_series, wide_series),
-            st.integers(0, 3),
-            st.one_of(st.just(NAN), st.floats(-1e9, 1e9, allow_nan=False)),
-        ),
-        max_size=80,
-    )
+    st.lists(st.tuples(st.integers(-(2**41), 2**42), st.integers(0, 1439)), max_size=40), offsets
 )
-def test_typical_matches_reference(rows):
-    groups: dict[tuple[int, int], list[float]] = {}
-    for s, k, v in rows:
-        groups.setdefault((s, k), [])
-        if not math.isnan(v):
-            groups[(s, k)].append(v)
-    keys = sorted(groups)
-    series, slot, median, count = typical(
-        i64([r[0] for r in rows]), i64([r[1] for r in rows]), f64([r[2] for r in rows])
-    )
-    assert series.tolist() == [k[0] for k in keys]
-    assert slot.tolist() == [k[1] for k in keys]
-    assert same(median, [statistics.median(groups[k]) if groups[k] else NAN for k in keys])
-    assert count.tolist() == [len(groups[k]) for k in keys]
+def test_session_day_per_interval_closing_matches_reference(rows, offset_s):
+    expected = [ref_session_day(t, c, offset_s) for t, c in rows]
+    got = session_day(i64([r[0] for r in rows]), i64([r[1] for r in rows]), offset_s)
+    assert got.tolist() == expected
 
 
-key_pairs = st.tuples(
-    st.one_of(small_series, wide_series), st.one_of(st.integers(0, 3), wide_series)
-)
+def test_session_day_rejects_any_closing_outside_the_day():
+    with pytest.raises(ValueError, match=r"closing_minute .* got \[1440\]"):
+        session_day(i64([0, 0, 0]), i64([0, 1440, 600]))
+
+
+def ref_intervals(rows, width_ms):
+    """rows: (series, start, is_in, count) -> sorted [(series, end, in, out)]."""
+    sums: dict[tuple[int, int], list[float]] = {}
+    for series, start, is_in, count in rows:
+        both = sums.setdefault((series, start), [0.0, 0.0])
+        both[0 if is_in else 1] += count
+    return [(s, t + width_ms, c[0], c[1]) for (s, t), c in sorted(sums.items())]
 
 
 @given(
-    st.dictionaries(key_pairs, st.floats(-1e6, 1e6, allow_nan=False), max_size=30),
-    st.lists(key_pairs, max_size=40),
+    st.lists(
+        st.tuples(
+            st.one_of(small_series, wide_series),
+            st.integers(0, 5).map(lambda m: m * 60_000),
+            st.booleans(),
+            st.one_of(st.integers(0, 40).map(float), st.floats(0, 1000)),
+        ),
+        max_size=60,
+    ),
+    st.sampled_from([60_000, 900_000]),
 )
-def test_lookup_matches_reference(table, queries):
-    queries = queries + list(table)[:5]  # some hits for sure
-    actual = lookup(
-        i64([q[0] for q in queries]),
-        i64([q[1] for q in queries]),
-        i64([k[0] for k in table]),
-        i64([k[1] for k in table]),
-        f64(list(table.values())),
+def test_intervals_matches_reference(rows, width_ms):
+    got = intervals(
+        i64([r[0] for r in rows]),
+        i64([r[1] for r in rows]),
+        np.array([r[2] for r in rows], dtype=np.bool_),
+        f64([r[3] for r in rows]),
+        width_ms=width_ms,
     )
-    assert same(actual, [table.get(q, NAN) for q in queries])
+    expected = ref_intervals(rows, width_ms)
+    assert got.series.tolist() == [e[0] for e in expected]
+    assert got.ts_ms.tolist() == [e[1] for e in expected]
+    assert got.count_in.tolist() == [e[2] for e in expected]
+    assert got.count_out.tolist() == [e[3] for e in expected]
+
+
+HOUR_MS = 3_600_000
+
+
+def ref_hourly(rows):
+    """rows: (series, end_ms, in, visitors, occupancy) -> sorted [(series, hour, entries,
+    visitors, occupancy)], the hour's last interval in time order (ties: input order)."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i in sorted(range(len(rows)), key=lambda i: rows[i][1]):
+        end = rows[i][1]
+        hour = (end - 1) // HOUR_MS * HOUR_MS  # the hour holding the interval's last ms
+        groups.setdefault((rows[i][0], hour), []).append(i)
+    out = []
+    for (series, hour), indices in sorted(groups.items()):
+        entries = 0.0
+        for i in indices:
+            entries += nz(rows[i][2])
+        last = rows[indices[-1]]
+        out.append((series, hour, entries, last[3], last[4]))
+    return out
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(small_series, wide_series),
+            st.one_of(
+                st.integers(-3 * 60, 3 * 60).map(lambda m: m * 60_000),  # on whole minutes
+                st.integers(-(2**41), 2**42),
+            ),
+            float_counts,
+            st.floats(0, 1e6),
+            st.floats(0, 1e6),
+        ),
+        max_size=60,
+    )
+)
+def test_hourly_matches_reference(rows):
+    got = hourly(
+        *(i64([r[j] for r in rows]) for j in range(2)),
+        *(f64([r[j] for r in rows]) for j in range(2, 5)),
+    )
+    expected = ref_hourly(rows)
+    assert got.series.tolist() == [e[0] for e in expected]
+    assert got.hour_ms.tolist() == [e[1] for e in expected]
+    assert got.entries.tolist() == [e[2] for e in expected]
+    assert got.visitors_to_date.tolist() == [e[3] for e in expected]
+    assert got.occupancy.tolist() == [e[4] for e in expected]
+
+
+def ref_state_now(rows, now_session, now_ms):
+    """rows: (series, session, ts, occupancy, visitors) -> per series index (occ, vis, ts)."""
+    out = [(0.0, 0.0, now_ms) for _ in now_session]
+    for i in sorted(range(len(rows)), key=lambda i: rows[i][2]):  # later rows win
+        series, session, ts, occ, visitors = rows[i]
+        if session == now_session[series]:
+            out[series] = (occ, visitors, ts)
+    return out
+
+
+@given(
+    st.integers(1, 4).flatmap(
+        lambda k: st.tuples(
+            st.lists(
+                st.tuples(
+                    st.integers(0, k - 1),
+                    st.integers(0, 2),
+                    st.integers(0, 8),
+                    st.floats(0, 1e6),
+                    st.floats(0, 1e6),
+                ),
+                max_size=40,
+            ),
+            st.lists(st.integers(0, 2), min_size=k, max_size=k),
+        )
+    ),
+    st.integers(0, 10),
+)
+def test_state_now_matches_reference(rows_and_sessions, now_ms):
+    rows, now_session = rows_and_sessions
+    got = state_now(
+        *(i64([r[j] for r in rows]) for j in range(3)),
+        f64([r[3] for r in rows]),
+        f64([r[4] for r in rows]),
+        i64(now_session),
+        now_ms,
+    )
+    expected = ref_state_now(rows, now_session, now_ms)
+    assert got.occupancy.tolist() == [e[0] for e in expected]
+    assert got.visitors_to_date.tolist() == [e[1] for e in expected]
+    assert got.ts_ms.tolist() == [e[2] for e in expected]
+    assert got.ts_ms.dtype == np.int64
 
 
 # --- scenarios with known answers --------------------------------------------------------------
@@ -346,11 +432,10 @@ def test_empty_inputs():
     e_i, e_f = i64([]), f64([])
     assert occupancy(e_i, e_i, e_i, e_f, e_f).shape == (0,)
     assert cumulative_in(e_i, e_i, e_i, e_f).shape == (0,)
+    assert intervals(e_i, e_i, np.zeros(0, np.bool_), e_f, width_ms=60_000).ts_ms.shape == (0,)
+    assert hourly(e_i, e_i, e_f, e_f, e_f).hour_ms.shape == (0,)
+    assert state_now(e_i, e_i, e_i, e_f, e_f, i64([3]), 7).ts_ms.tolist() == [7]
     assert session_day(e_i, 0).shape == (0,)
-    assert hour_of_week(e_i).shape == (0,)
-    assert [a.shape for a in typical(e_i, e_i, e_f)] == [(0,)] * 4
-    assert lookup(e_i, e_i, i64([1]), i64([1]), f64([1])).shape == (0,)
-    assert same(lookup(i64([1]), i64([1]), e_i, e_i, e_f), [NAN])
 
 
 @pytest.mark.parametrize(
@@ -432,27 +517,3 @@ def test_crowding_at_the_level_bounds():
 def test_crowding_rejects_bad_bounds(busy, crowded):
     with pytest.raises(ValueError, match="busy"):
         crowding(f64([1]), f64([2]), busy=busy, crowded=crowded)
-
-
-def test_hour_of_week_known_hours():
-    monday = wib_ms(2024, 1, 1)  # a Monday
-    sunday_late = wib_ms(2024, 1, 7, 23, 59)
-    ts = i64([monday, monday - 1, sunday_late, sunday_late + 60_000, 0, -1])
-    # 1970-01-01 00:00 UTC was a Thursday, 07:00 WIB: 3 * 24 + 7.
-    assert hour_of_week(ts).tolist() == [0, 167, 167, 0, 79, 78]
-    # The same Monday 00:00 WIB is Sunday 17:00 UTC.
-    assert hour_of_week(i64([monday]), tz_offset_s=0).tolist() == [6 * 24 + 17]
-
-
-def test_typical_median_of_an_even_count():
-    zone = i64([3, 3, 3, 3, 3, 1, 3, 3])
-    slot = i64([5, 5, 5, 5, 5, 5, 9, 2])
-    value = f64([10, 40, NAN, 20, 30, 7, NAN, 1])
-    series, slots, median, count = typical(zone, slot, value)
-    assert series.tolist() == [1, 3, 3, 3]
-    assert slots.tolist() == [5, 2, 5, 9]
-    assert same(median, [7, 1, 25, NAN])
-    assert count.tolist() == [1, 1, 4, 0]
-    # ...and looked up for this week's intervals.
-    now = lookup(i64([3, 3, 4]), i64([5, 9, 5]), series, slots, median)
-    assert same(now, [25, NAN, NAN])
