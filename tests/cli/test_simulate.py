@@ -13,9 +13,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from ops import mqttauth
 from ops.mqttauth import Device
 from pantau.registry.fleet import load_fleet
-from tests.fixtures.broker import connect_mqtt, device_accounts
+from tests.fixtures.broker import connect_mqtt, device_accounts, login_url
 from tests.fixtures.commands import pantau_env, run_pantau
 from tests.fixtures.polling import wait_for
 
@@ -130,3 +131,17 @@ def test_backfill_publishes_what_it_writes_and_devices_announce_themselves(
         assert len(sub.status) == 10
     finally:
         sub.close()
+
+
+def test_a_refused_login_stops_the_simulator_at_once_with_the_fix(stack, topic_root):
+    wrong = login_url(stack, mqttauth.SIMULATOR, "not-the-password")
+    result = run_pantau(
+        "simulate", "--duration", "600", "--faults", "0",
+        env=pantau_env(PANTAU_MQTT_URL=wrong, PANTAU_TOPIC_ROOT=topic_root),
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert mqttauth.SIMULATOR in result.stderr
+    assert "fix:" in result.stderr
+    assert "not-the-password" not in result.stderr
+    assert "Traceback" not in result.stderr

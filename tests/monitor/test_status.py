@@ -7,8 +7,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from monitor.status import StatusListener, parse_status
+from ops import mqttauth
+from pantau.errors import ConfigError
 from pantau.mqtt import MqttEndpoint
-from tests.fixtures.broker import Publisher, connect_mqtt
+from tests.fixtures.broker import Publisher, connect_mqtt, login_url
+from tests.fixtures.commands import pantau_env, run_pantau
 from tests.fixtures.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -62,3 +65,29 @@ def test_listener_hears_a_retained_status_and_a_real_last_will(stack, topic_root
         publisher.client.publish(f"{topic_root}/air_quality/aq-9/status", b"", retain=True)
         publisher.client.publish(f"{topic_root}/waste_bin/bin-7/status", b"", retain=True)
         publisher.close()
+
+
+def test_a_refused_login_is_an_error_with_the_fix_not_a_silent_listener(stack, topic_root):
+    """The listener of `pantau process` with a wrong password used to connect, be refused and
+    never subscribe, silently; now start() raises the broker's refusal with what to check."""
+    wrong = login_url(stack, mqttauth.PROCESS, "not-the-password")
+    listener = StatusListener(
+        MqttEndpoint.parse(wrong), topic_root, f"test-refused-{topic_root[-6:]}"
+    )
+    with pytest.raises(ConfigError, match=mqttauth.PROCESS) as info:
+        listener.start()
+    listener.stop()
+    assert "password" in info.value.fix
+    assert "not-the-password" not in f"{info.value.problem} {info.value.fix}"
+
+
+def test_process_with_a_wrong_broker_password_exits_with_the_fix(stack, db_url, topic_root):
+    wrong = login_url(stack, mqttauth.PROCESS, "not-the-password")
+    env = pantau_env(
+        PANTAU_DATABASE_URL=db_url, PANTAU_MQTT_URL=wrong, PANTAU_TOPIC_ROOT=topic_root
+    )
+    result = run_pantau("process", "--interval", "5", env=env, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "fix:" in result.stderr
+    assert "not-the-password" not in result.stderr
+    assert "Traceback" not in result.stderr
