@@ -9,7 +9,6 @@ still clears by itself when its condition has been good long enough.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,45 +17,7 @@ from monitor.db import Conn
 from pantau.timestamps import utc
 from processing import alarms
 
-MIN_MS = 60_000
 ANOMALY_WINDOW = "30 minutes"
-
-
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    severity: str
-    raise_at: float
-    clear_at: float
-    higher_is_worse: bool
-    min_bad_ms: int
-    min_good_ms: int
-    message: str  # formatted with the value
-
-
-def rules(settings: Any) -> dict[str, Rule]:
-    battery = float(settings.battery_low_v)
-    table = [
-        Rule("sensor_offline", "warning", 1, 1, True, 0, 0, "sensor offline"),
-        Rule("battery_low", "warning", battery, battery + 0.1, False, 30 * MIN_MS, 60 * MIN_MS,
-             "battery low: {:.2f} V"),
-        Rule("bin_overflow", "critical", 100, 90, True, 15 * MIN_MS, 30 * MIN_MS,
-             "bin overflowing: {:.0f} % full"),
-        Rule("bin_predicted_full", "info", 1, 1, True, 0, 60 * MIN_MS,
-             "bin will be full before the next collection round"),
-        Rule("bin_fire_risk", "critical", 2, 1, True, 0, 30 * MIN_MS,
-             "fire risk in bin (level {:.0f})"),
-        Rule("ispu_unhealthy", "warning", 101, 90, True, 0, 60 * MIN_MS,
-             "ISPU {:.0f}: Tidak Sehat or worse"),
-        Rule("crowding", "warning", 1.0, 0.9, True, 10 * MIN_MS, 15 * MIN_MS,
-             "over capacity: {:.0%} of capacity"),
-    ]  # fmt: skip
-    table.extend(
-        Rule(f"anomaly_{kind}", "info", 1, 1, True, 0, 60 * MIN_MS,
-             f"{kind.replace('_', ' ')} anomalies: {{:.0f}} in the last 30 minutes")
-        for kind in ("spike", "level_shift", "stuck", "drift", "out_of_range", "impossible")
-    )  # fmt: skip
-    return {r.name: r for r in table}
 
 
 _VALUES = f"""
@@ -82,8 +43,7 @@ SELECT 'z:' || zone_id, 'crowding', capacity_ratio FROM tourism_status
 UNION ALL
 SELECT 's:' || s.sensor_key, 'anomaly_' || k.kind, count(a.kind)::float8
     FROM (SELECT DISTINCT sensor_key FROM detector_state) s
-    CROSS JOIN unnest(ARRAY['spike', 'level_shift', 'stuck', 'drift', 'out_of_range',
-                            'impossible']) AS k (kind)
+    CROSS JOIN unnest(%(kinds)s::text[]) AS k (kind)
     LEFT JOIN anomalies a ON a.sensor_key = s.sensor_key AND a.kind = k.kind
         AND a.ts > %(now)s - interval '{ANOMALY_WINDOW}' AND a.ts <= %(now)s
     GROUP BY s.sensor_key, k.kind
@@ -92,10 +52,13 @@ SELECT 's:' || s.sensor_key, 'anomaly_' || k.kind, count(a.kind)::float8
 
 def run_alarms(conn: Conn, now_ms: int, settings: Any) -> dict[str, int]:
     """Evaluate every rule for every subject; open and clear alarms. Returns counts."""
-    table = rules(settings)
+    table = alarms.rules(battery_low_v=float(settings.battery_low_v))
+    index = {rule.name: i for i, rule in enumerate(table)}
     now = utc(now_ms)
     values: dict[tuple[str, str], float] = {}
-    for subject, rule, value in conn.execute(_VALUES, {"now": now}):
+    for subject, rule, value in conn.execute(
+        _VALUES, {"now": now, "kinds": list(alarms.ANOMALY_RULE_KINDS)}
+    ):
         if subject is not None:
             values[(str(subject), str(rule))] = np.nan if value is None else float(value)
     state = {
@@ -112,21 +75,18 @@ def run_alarms(conn: Conn, now_ms: int, settings: Any) -> dict[str, int]:
         )
     }
     # Subjects with an active alarm but no value now (e.g. a zone removed) keep their alarm.
-    keys = [k for k in values if k[1] in table]
+    keys = [k for k in values if k[1] in index]
     if not keys:
         return {"conditions": 0, "opened": 0, "cleared": 0}
-    rule_of = [table[k[1]] for k in keys]
-    result = alarms.evaluate(
+    rule_of = [table[index[k[1]]] for k in keys]
+    result = alarms.evaluate_rules(
         now_ms,
+        table,
+        np.array([index[k[1]] for k in keys], dtype=np.int64),
         np.array([values[k] for k in keys]),
-        np.array([r.raise_at for r in rule_of], dtype=np.float64),
-        np.array([r.clear_at for r in rule_of], dtype=np.float64),
-        np.array([r.higher_is_worse for r in rule_of]),
         np.array([state.get(k, (-1, -1))[0] for k in keys], dtype=np.int64),
         np.array([state.get(k, (-1, -1))[1] for k in keys], dtype=np.int64),
         np.array([k in active for k in keys]),
-        np.array([r.min_bad_ms for r in rule_of], dtype=np.int64),
-        np.array([r.min_good_ms for r in rule_of], dtype=np.int64),
     )
     with conn.cursor() as cur:
         cur.executemany(
@@ -147,7 +107,7 @@ def run_alarms(conn: Conn, now_ms: int, settings: Any) -> dict[str, int]:
             ON CONFLICT DO NOTHING""",
             [
                 (*_subject(keys[i][0]), keys[i][1], rule_of[i].severity,
-                 rule_of[i].message.format(values[keys[i]]), now, values[keys[i]])
+                 rule_of[i].describe(values[keys[i]]), now, values[keys[i]])
                 for i in opened
             ],
         )  # fmt: skip

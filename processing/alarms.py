@@ -3,14 +3,17 @@
 DESIGN: alarms go open -> acknowledged -> cleared, with hysteresis and a minimum duration, so
 one bad minute does not page anyone twenty times; one alarm per (subject, rule) at a time.
 
-One row per (subject, rule) condition: the caller broadcasts each rule's thresholds and
-durations onto its rows, evaluates, stores the new since-times (``alarm_conditions``) and
-opens or clears ``alarms`` rows from the masks. Times are Unix milliseconds (int64), -1 means
-"missing"; values and thresholds are in the rule's metric unit.
+The rules are data, :func:`rules`: one row per rule with its thresholds, durations, severity
+and message. One row per (subject, rule) condition: :func:`evaluate_rules` broadcasts each
+rule's thresholds and durations onto its rows and evaluates them; the caller stores the new
+since-times (``alarm_conditions``) and opens or clears ``alarms`` rows from the masks. Times
+are Unix milliseconds (int64), -1 means "missing"; values and thresholds are in the rule's
+metric unit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +21,60 @@ import numpy as np
 from processing.arrays import BoolArray, F64Array, I64Array
 
 MISSING_MS = -1
+MS_PER_MIN = 60_000
+# Anomaly kinds with a rule ``anomaly_<kind>``: the value is the count in the last 30 minutes.
+ANOMALY_RULE_KINDS: tuple[str, ...] = (
+    "spike", "level_shift", "stuck", "drift", "out_of_range", "impossible"
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One alarm rule; see :func:`evaluate` for what the thresholds and durations do."""
+
+    name: str  # stable identifier, stored in alarms.rule
+    severity: str  # "info", "warning" or "critical"
+    raise_at: float  # in the unit of the rule's value
+    clear_at: float
+    higher_is_worse: bool
+    min_bad_ms: int
+    min_good_ms: int
+    message: str  # str.format template, given the value
+
+    def describe(self, value: float) -> str:
+        """The alarm's message for ``value``."""
+        return self.message.format(value)
+
+
+def rules(*, battery_low_v: float) -> tuple[Rule, ...]:
+    """The alarm rules; ``battery_low_v`` (V) is a setting: battery_low clears 0.1 V above it.
+
+    Values: sensor_offline 1 offline / 0 online; bin_overflow the fill (%); bin_predicted_full
+    1 when the bin's collection reason is ``predicted_full``; bin_fire_risk the level (0 none,
+    1 watch, 2 alert); ispu_unhealthy the ISPU (101 and up is Tidak Sehat); crowding the
+    share of capacity; ``anomaly_<kind>`` a count.
+    """
+    table = [
+        Rule("sensor_offline", "warning", 1, 1, True, 0, 0, "sensor offline"),
+        Rule("battery_low", "warning", battery_low_v, battery_low_v + 0.1, False,
+             30 * MS_PER_MIN, 60 * MS_PER_MIN, "battery low: {:.2f} V"),
+        Rule("bin_overflow", "critical", 100, 90, True, 15 * MS_PER_MIN, 30 * MS_PER_MIN,
+             "bin overflowing: {:.0f} % full"),
+        Rule("bin_predicted_full", "info", 1, 1, True, 0, 60 * MS_PER_MIN,
+             "bin will be full before the next collection round"),
+        Rule("bin_fire_risk", "critical", 2, 1, True, 0, 30 * MS_PER_MIN,
+             "fire risk in bin (level {:.0f})"),
+        Rule("ispu_unhealthy", "warning", 101, 90, True, 0, 60 * MS_PER_MIN,
+             "ISPU {:.0f}: Tidak Sehat or worse"),
+        Rule("crowding", "warning", 1.0, 0.9, True, 10 * MS_PER_MIN, 15 * MS_PER_MIN,
+             "over capacity: {:.0%} of capacity"),
+    ]  # fmt: skip
+    table.extend(
+        Rule(f"anomaly_{kind}", "info", 1, 1, True, 0, 60 * MS_PER_MIN,
+             f"{kind.replace('_', ' ')} anomalies: {{:.0f}} in the last 30 minutes")
+        for kind in ANOMALY_RULE_KINDS
+    )  # fmt: skip
+    return tuple(table)
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,4 +164,39 @@ def evaluate(
         open=opened,
         clear=cleared,
         active=(active | opened) & ~cleared,
+    )
+
+
+def evaluate_rules(
+    now_ms: int,
+    table: Sequence[Rule],
+    rule: I64Array,
+    value: F64Array,
+    bad_since_ms: I64Array,
+    good_since_ms: I64Array,
+    active: BoolArray,
+) -> Evaluation:
+    """:func:`evaluate` with each row's thresholds and durations those of its rule.
+
+    ``rule`` indexes ``table`` (one element per condition row); the other arrays are as in
+    :func:`evaluate`, aligned with ``rule``. Raises ValueError for an index outside the table,
+    or what :func:`evaluate` raises.
+    """
+    if rule.shape[0] and (rule.min() < 0 or rule.max() >= len(table)):
+        raise ValueError(f"rule index outside 0..{len(table) - 1}")
+
+    def column(name: str, dtype: type[np.generic]) -> np.ndarray:
+        return np.array([getattr(r, name) for r in table], dtype=dtype)[rule]
+
+    return evaluate(
+        now_ms,
+        value,
+        column("raise_at", np.float64),
+        column("clear_at", np.float64),
+        column("higher_is_worse", np.bool_),
+        bad_since_ms,
+        good_since_ms,
+        active,
+        column("min_bad_ms", np.int64),
+        column("min_good_ms", np.int64),
     )

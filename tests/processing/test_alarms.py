@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processing.alarms import Evaluation, evaluate
+from processing.alarms import ANOMALY_RULE_KINDS, Evaluation, Rule, evaluate, evaluate_rules, rules
+from processing.anomalies import KIND_NAMES
 
 NAN = math.nan
 T0 = 1_735_689_600_000  # 2025-01-01T00:00Z in Unix ms: real magnitudes test precision
@@ -387,3 +388,82 @@ def test_evaluation_is_frozen():
     r = evaluate(T0, *args())
     with pytest.raises(AttributeError):
         r.active = np.ones(1, dtype=np.bool_)  # type: ignore[misc]
+
+
+# --- the rule table and evaluate_rules -------------------------------------------------------
+
+
+@st.composite
+def rule_tables(draw):
+    """A few rules with random thresholds and durations, as conditions() draws them."""
+    table = []
+    for i in range(draw(st.integers(1, 4))):
+        _, raise_at, clear_at, higher_is_worse, _, _, _, min_bad, min_good = draw(conditions())
+        table.append(
+            Rule(f"r{i}", "info", raise_at, clear_at, higher_is_worse, min_bad, min_good, "{}")
+        )
+    return table
+
+
+@given(
+    nows,
+    rule_tables().flatmap(
+        lambda table: st.tuples(
+            st.just(table),
+            st.lists(st.tuples(st.integers(0, len(table) - 1), conditions()), max_size=40),
+        )
+    ),
+)
+def test_evaluate_rules_matches_reference(now, table_and_rows):
+    table, rows = table_and_rows
+    # Each row keeps its value, since-times and active flag; thresholds come from its rule.
+    arrays = as_arrays([c for _, c in rows], now)
+    rule = np.array([r for r, _ in rows], dtype=np.int64)
+    result = evaluate_rules(now, table, rule, arrays[0], arrays[4], arrays[5], arrays[6])
+    expected = [
+        reference_row(
+            now, value, table[r].raise_at, table[r].clear_at, table[r].higher_is_worse,
+            bad, good, active, table[r].min_bad_ms, table[r].min_good_ms,
+        )
+        for r, value, bad, good, active in zip(
+            rule.tolist(), *(arrays[j].tolist() for j in (0, 4, 5, 6)), strict=True
+        )
+    ]  # fmt: skip
+    assert result.bad_since_ms.tolist() == [e[0] for e in expected]
+    assert result.good_since_ms.tolist() == [e[1] for e in expected]
+    assert result.open.tolist() == [e[2] for e in expected]
+    assert result.clear.tolist() == [e[3] for e in expected]
+    assert result.active.tolist() == [e[4] for e in expected]
+
+
+def test_evaluate_rules_rejects_an_index_outside_the_table():
+    table = rules(battery_low_v=3.4)
+    one = np.zeros(1, dtype=np.int64)
+    with pytest.raises(ValueError, match="rule index"):
+        evaluate_rules(T0, table, np.array([len(table)]), np.ones(1), one, one, np.zeros(1, bool))
+
+
+def test_the_rule_table():
+    table = rules(battery_low_v=3.4)
+    by_name = {r.name: r for r in table}
+    assert len(by_name) == len(table)  # one rule per name
+    # Every rule is well formed: evaluate accepts its thresholds and durations.
+    evaluate_rules(
+        T0, table, np.arange(len(table), dtype=np.int64), np.full(len(table), NAN),
+        np.full(len(table), -1), np.full(len(table), -1), np.zeros(len(table), dtype=np.bool_),
+    )  # fmt: skip
+    # Every anomaly kind the detectors report has its rule.
+    assert set(ANOMALY_RULE_KINDS) == set(KIND_NAMES)
+    assert {f"anomaly_{k}" for k in KIND_NAMES} <= set(by_name)
+    battery = by_name["battery_low"]
+    assert (battery.raise_at, battery.clear_at, battery.higher_is_worse) == (3.4, 3.5, False)
+    assert rules(battery_low_v=3.2)[1].raise_at == 3.2
+    overflow = by_name["bin_overflow"]
+    assert (overflow.severity, overflow.raise_at, overflow.clear_at) == ("critical", 100, 90)
+    assert (overflow.min_bad_ms, overflow.min_good_ms) == (15 * MINUTE, 30 * MINUTE)
+    assert overflow.describe(104.2) == "bin overflowing: 104 % full"
+    assert by_name["crowding"].describe(3.6) == "over capacity: 360% of capacity"
+    assert by_name["battery_low"].describe(3.312) == "battery low: 3.31 V"
+    assert by_name["anomaly_level_shift"].describe(3.0) == (
+        "level shift anomalies: 3 in the last 30 minutes"
+    )
