@@ -180,13 +180,15 @@ class Pipeline:
         )
         valid = reason == 0
         rejects = list(batch.rejects)
-        for i in np.flatnonzero(~valid).tolist():
-            detail = f"value {cols.value[i]!r} at ts_ms {int(cols.ts_ms[i])}"
+        bad = np.flatnonzero(~valid)
+        for i, value, ts_ms in zip(
+            bad.tolist(), cols.value[bad].tolist(), cols.ts_ms[bad].tolist(), strict=True
+        ):
             rejects.append(
                 batch.reject_row(
                     int(cols.message[i]),
                     VALIDATION_CODES[int(reason[i])],
-                    detail,
+                    validation_detail(value, ts_ms),
                     cols.metric_name[i],
                 )
             )
@@ -212,6 +214,13 @@ class Pipeline:
             rejects_by_reason=dict(Counter(r.reason for r in rejects)),
             commit_s=commit_s,
         )
+
+
+def validation_detail(value: float, ts_ms: int) -> str:
+    """The detail of a reading that failed validation, its numbers as plain Python numbers:
+    ``value 5000.0 at ts_ms 1795000000000`` (``nan``, ``inf`` for the non-finite), never a
+    NumPy repr such as ``np.float64(5000.0)``."""
+    return f"value {float(value)!r} at ts_ms {int(ts_ms)}"
 
 
 def _write_each(
