@@ -14,9 +14,9 @@ import numpy as np
 import psycopg
 import pytest
 
+from ingest.batch import Readings
 from ingest.derive import Detection
-from ingest.snapshot import Registry
-from ingest.writer import Readings, Writer
+from ingest.writer import Writer, load_snapshot
 from monitor.job import Job
 from monitor.settings import ProcessSettings
 from pantau.registry.fleet import parse_fleet
@@ -64,8 +64,7 @@ class Scenario:
         self.conn = psycopg.connect(url)
         load_into(self.conn, parse_fleet(FLEET))
         self.conn.commit()
-        registry = Registry()
-        registry.load(self.conn)
+        registry = load_snapshot(self.conn)
         self.keys = {sid: e.sensor_key for sid, e in registry.sensors.items()}
         self.metrics = registry.metric_ids
         self.writer = Writer(psycopg.connect(url), Detection(metric_rules(self.metrics)))
