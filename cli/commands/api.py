@@ -8,7 +8,7 @@ import shlex
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from cli.commands.service import startup_checks
+from cli.commands.service import serve_bounded, startup_checks
 from pantau.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -90,13 +90,15 @@ def cmd_api(args: argparse.Namespace) -> int:
         require_current(conn)  # fail fast with a fix, rather than 503 on every request
     print(f"Pantau API on http://{settings.host}:{settings.port}/docs", flush=True)
     if settings.workers == 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        config = uvicorn.Config(
+            create_app(settings), host=settings.host, port=settings.port, log_level="info"
+        )
     else:  # each worker process builds the app from the same environment
-        uvicorn.run(
+        config = uvicorn.Config(
             "api.app:app_from_environment", factory=True, workers=settings.workers,
             host=settings.host, port=settings.port, log_level="info",
         )  # fmt: skip
-    return 0
+    return serve_bounded(config)  # uvicorn's own signal handling, its stop bounded
 
 
 def _api_key(args: argparse.Namespace, settings: ApiKeySettings) -> int:

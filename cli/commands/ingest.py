@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from cli.commands.service import startup_checks, stop_on_signals
+from cli.commands.service import startup_checks, stop_grace_s, stop_on_signals
 
 if TYPE_CHECKING:
     from ingest.settings import IngestSettings
@@ -23,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="subscribe to telemetry and store it",
         description="Run an ingest worker: subscribe to <root>/+/+ at QoS 1 with a persistent "
         "session, validate, store in TimescaleDB, acknowledge after commit. Stop with Ctrl-C or "
-        "SIGTERM (it flushes and acknowledges first); SIGUSR1 prints every thread's stack. "
+        "SIGTERM (it flushes and acknowledges first; still running PANTAU_STOP_GRACE_S seconds "
+        "later, it prints every thread's stack and exits 1); SIGUSR1 prints every thread's stack. "
         "Settings: PANTAU_INGEST_* variables (PANTAU_INGEST_METRICS_PORT serves Prometheus "
         "metrics, PANTAU_INGEST_MQTT_VERSION=3.1.1 is faster with this client).",
     )
@@ -66,23 +67,26 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     settings = load(IngestSettings, **overrides)
     logger.info("ingest settings: %s", settings.masked())
+    grace_s = stop_grace_s()
     startup_checks(settings)
     if settings.processes > 1:
-        from ingest.supervisor import supervise
+        from ingest.supervisor import supervise, supervisor_grace_s
 
-        target = functools.partial(worker_process, verbose=args.verbose)
-        return supervise(settings, stop_on_signals(), target)
-    build_worker(settings).run(stop_on_signals())
+        target = functools.partial(worker_process, verbose=args.verbose, grace_s=grace_s)
+        stop = stop_on_signals(supervisor_grace_s(grace_s))
+        return supervise(settings, stop, target, stop_grace_s=grace_s)
+    build_worker(settings).run(stop_on_signals(grace_s))
     return 0
 
 
-def worker_process(settings: IngestSettings, verbose: bool) -> None:
+def worker_process(settings: IngestSettings, verbose: bool, grace_s: float) -> None:
     """What each child of `pantau ingest --processes N` runs, in a process of its own: one
-    worker with ``settings``, logging, signals and errors handled as `pantau ingest` does."""
+    worker with ``settings``, logging, signals and errors handled as `pantau ingest` does, its
+    stop bounded by ``grace_s``."""
     from cli.main import run_reporting_errors, setup_logging
 
     setup_logging(verbose)
-    stop = stop_on_signals()
+    stop = stop_on_signals(grace_s)
 
     def run() -> int:
         build_worker(settings).run(stop)
