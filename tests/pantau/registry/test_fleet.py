@@ -38,6 +38,34 @@ def test_jepara_fleet_matches_the_reference_places():
         ref = reference[zone.id]
         assert (zone.lat, zone.lon) == (ref["lat"], ref["lon"])
         assert zone.capacity_persons == ref.get("capacity_persons")
+        assert zone.area_m2 == ref.get("area_m2")
+
+
+def test_every_tourist_zone_has_an_area_sourced_or_marked_an_estimate():
+    """Density is occupancy / area: a tourist zone without an area has none. Every area names
+    its source, or says it is an estimate and how it was reasoned, in the reference and in the
+    fleet file's notes alike."""
+    reference = {z["id"]: z for z in json.loads(REFERENCE.read_text())["zones"]}
+    tourism = [z for z in load_fleet().zones if z.kind == "tourism"]
+    assert len(tourism) == 12
+    for zone in tourism:
+        ref = reference[zone.id]
+        assert zone.area_m2 is not None, zone.id
+        assert zone.area_m2 > 0, zone.id
+        assert zone.area_m2 == ref["area_m2"], zone.id
+        assert zone.notes is not None, zone.id
+        if ref.get("area_estimated"):
+            assert "area_source" not in ref, zone.id
+            assert ref["area_note"].startswith("Reasoned"), zone.id
+            assert f"area estimate: {ref['area_note']}" in zone.notes, zone.id
+        else:
+            assert ref["area_source"], zone.id
+            assert f"area source: {ref['area_source']}" in zone.notes, zone.id
+            assert "area estimate:" not in zone.notes, zone.id
+        # An estimate is consistent with the capacity: at capacity, no more than "busy"
+        # (Fruin 0.5-2 persons/m2; reference metadata), and no emptier than 1 per 100 m2.
+        assert zone.capacity_persons is not None, zone.id
+        assert 0.01 <= zone.capacity_persons / zone.area_m2 <= 2.0, zone.id
 
 
 def test_scatter_stays_within_the_spread():
