@@ -1,9 +1,13 @@
-"""Find Mosquitto, PostgreSQL and TimescaleDB on this machine, and install what is missing.
+"""Find Mosquitto, PostgreSQL and TimescaleDB on this machine, and install what is missing;
+find Compose v2, or fetch it.
 
 Installation uses Debian's packages through apt, reusing the mirror apt is already configured
 with (no mirror host is named here). Debian 13 packages TimescaleDB as
 ``postgresql-17-timescaledb``; Debian 12 does not, so there the Apache-2 edition is built from
 Debian 13's *source* package against the installed PostgreSQL (see DESIGN.md section 2).
+docker-compose.yml needs Compose v2 (Debian 12's docker-compose 1.29 rejects its top-level
+``name``); Debian 13's docker-compose package is Compose v2, one static binary, which
+:func:`ensure_compose_v2` unpacks into a directory of the project's instead of installing it.
 
 Planning is pure (:func:`plan_install` returns the commands); only :func:`install` runs them,
 and only as root. Everyone else gets the exact commands to run.
@@ -26,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 PG_LIB_ROOT = Path("/usr/lib/postgresql")
 SOURCE_BUILD_SUITE = "trixie"  # Debian 13: the first release with a timescaledb source package
+COMPOSE_SUITE = "trixie"  # Debian 13: the first release whose docker-compose is Compose v2
+COMPOSE_IN_PACKAGE = "usr/libexec/docker/cli-plugins/docker-compose"
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 
 
@@ -266,18 +272,24 @@ def install(plan: InstallPlan) -> None:
         _build_timescaledb(plan.source_build)
 
 
+def _private_apt(work: Path, source_line: str) -> list[str]:
+    """apt options that make it read only ``source_line``, with its lists under ``work``: the
+    system's sources and lists are left as they are."""
+    (work / "parts").mkdir()
+    (work / "lists/partial").mkdir(parents=True)
+    (work / "sources.list").write_text(source_line + "\n")
+    return [
+        f"-o=Dir::Etc::SourceList={work / 'sources.list'}",
+        f"-o=Dir::Etc::SourceParts={work / 'parts'}",
+        f"-o=Dir::State::Lists={work / 'lists'}",
+    ]
+
+
 def _build_timescaledb(build: SourceBuild) -> None:
     with tempfile.TemporaryDirectory(prefix="pantau-timescaledb-") as tmp:
         work = Path(tmp)
-        (work / "parts").mkdir()
-        (work / "lists/partial").mkdir(parents=True)
         (work / "src").mkdir()
-        (work / "sources.list").write_text(build.source_line() + "\n")
-        apt_opts = [
-            f"-o=Dir::Etc::SourceList={work / 'sources.list'}",
-            f"-o=Dir::Etc::SourceParts={work / 'parts'}",
-            f"-o=Dir::State::Lists={work / 'lists'}",
-        ]
+        apt_opts = _private_apt(work, build.source_line())
         _run(["apt-get", *apt_opts, "update", "-q"])
         _run(["apt-get", *apt_opts, "source", "--download-only", "timescaledb"], cwd=work)
         tarballs = sorted(work.glob("timescaledb_*.orig.tar.*"))
@@ -313,3 +325,94 @@ def ensure_installed(allow_install: bool) -> Toolchain:
             "install them by hand:\n" + plan.describe(),
         )
     return have
+
+
+# --- Compose v2 ------------------------------------------------------------------------------
+
+
+def compose_major(command: list[str]) -> int | None:
+    """The major version of the Compose that ``command`` runs (``["docker", "compose"]``,
+    ``["docker-compose"]``), or None when it does not run."""
+    try:
+        result = subprocess.run(
+            [*command, "version", "--short"], capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.match(r"v?(\d+)\.", result.stdout.strip())
+    return int(found.group(1)) if result.returncode == 0 and found else None
+
+
+def find_compose_v2(tools: Path) -> list[str] | None:
+    """A command that runs Compose v2: Docker's plugin (``docker compose``), a docker-compose
+    2.x on the PATH, or the one :func:`ensure_compose_v2` unpacked into ``tools``."""
+    candidates = [["docker", "compose"]] if shutil.which("docker") else []
+    on_path = shutil.which("docker-compose")
+    if on_path:
+        candidates.append([on_path])
+    if (tools / "docker-compose").exists():
+        candidates.append([str(tools / "docker-compose")])
+    return next((c for c in candidates if (compose_major(c) or 0) >= 2), None)
+
+
+def compose_source_line(mirror: str) -> str:
+    """The apt source of Debian 13's binary packages on ``mirror``."""
+    return f"deb [signed-by={KEYRING}] {mirror} {COMPOSE_SUITE} main"
+
+
+def fetch_compose_v2(tools: Path, apt_sources: dict[str, str], os_release: str) -> Path:
+    """Debian 13's docker-compose (Compose v2) unpacked into ``tools``; its path.
+
+    apt downloads the package from the mirror it already uses for this release, through a
+    source list of its own; the package is unpacked, not installed, so the system's packages
+    (Debian 12's docker-compose 1.29 among them) stay as they are.
+    """
+    _, codename = debian_release(os_release)
+    mirror = debian_mirror(apt_sources, codename) if codename else None
+    if mirror is None:
+        raise MissingDependencyError(
+            "Compose v2 is missing, and apt has no Debian archive configured to fetch it from",
+            "install Docker's Compose plugin (`docker compose`), or docker-compose 2.x",
+        )
+    with tempfile.TemporaryDirectory(prefix="pantau-compose-") as tmp:
+        work = Path(tmp)
+        apt_opts = _private_apt(work, compose_source_line(mirror))
+        _run(["apt-get", *apt_opts, "update", "-q"])
+        _run(["apt-get", *apt_opts, "download", "docker-compose"], cwd=work)
+        packages = sorted(work.glob("docker-compose_*.deb"))
+        if not packages:
+            raise MissingDependencyError(
+                "apt downloaded no docker-compose package",
+                f"check that `{compose_source_line(mirror)}` is reachable",
+            )
+        _run(["dpkg-deb", "-x", str(packages[0]), str(work / "package")])
+        tools.mkdir(parents=True, exist_ok=True)
+        partial = tools / f".docker-compose-{os.getpid()}"
+        shutil.copy2(work / "package" / COMPOSE_IN_PACKAGE, partial)
+        partial.replace(tools / "docker-compose")  # atomic: a concurrent reader sees all or none
+    return tools / "docker-compose"
+
+
+def ensure_compose_v2(tools: Path, allow_install: bool = True) -> list[str]:
+    """A command that runs Compose v2 (see :func:`find_compose_v2`), fetching Debian 13's into
+    ``tools`` when there is none and fetching is allowed; else a clear error."""
+    found = find_compose_v2(tools)
+    if found is not None:
+        return found
+    if not allow_install:
+        raise MissingDependencyError(
+            "Compose v2 is missing (`docker compose` or docker-compose 2.x; Debian 12's "
+            "docker-compose 1.29 cannot read docker-compose.yml)",
+            "install Docker's Compose plugin, or Debian 13's docker-compose package",
+        )
+    os_release = Path("/etc/os-release").read_text() if Path("/etc/os-release").exists() else ""
+    logger.warning("fetching Compose v2 (Debian 13's docker-compose) into %s", tools)
+    fetch_compose_v2(tools, read_apt_sources(), os_release)
+    found = find_compose_v2(tools)
+    if found is None:
+        raise MissingDependencyError(
+            f"the docker-compose fetched into {tools} does not run here",
+            "install Docker's Compose plugin, or Debian 13's docker-compose package",
+        )
+    return found
