@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -95,7 +96,15 @@ def test_sigkill_the_worker_repeatedly_during_100k_readings(private_state, drill
     messages, per_message = 10_000, 10
     client_id = f"drill-kill-{uuid.uuid4().hex[:6]}"
     worker = spawn_worker(private_state, drill_db, topic_root, client_id)
-    time.sleep(1.0)  # let the first worker create its persistent session
+    # The broker keeps messages only for a session that exists: wait for the first worker to
+    # have subscribed (a fixed sleep was too short on a loaded machine: the worker was killed
+    # before it ever connected, and every message went to no one).
+    log = Path(private_state.state_dir) / f"{client_id}.log"
+    wait_for(
+        lambda: log.exists() and "subscribed to" in log.read_text(errors="replace"),
+        timeout_s=60,
+        what="the first worker's subscription",
+    )
     publisher = Publisher(private_state.mqtt_url)
     streaming = stream_in_background(publisher, topic_root, messages, per_message, rate_per_s=2000)
     kills = 0
