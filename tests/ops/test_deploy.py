@@ -217,3 +217,14 @@ def test_compose_v2_validates_the_file_as_it_is():
     resolved = yaml.safe_load(result.stdout)["services"]
     assert set(resolved) == set(SERVICES)
     assert resolved["db-bootstrap"]["command"] == ["db", "bootstrap"]
+
+
+def test_docker_waits_longer_than_a_service_takes_to_give_up_stopping():
+    """A service that cannot stop within PANTAU_STOP_GRACE_S dumps its stacks and exits; Docker
+    must not kill it before that (its stop_grace_period is longer)."""
+    pantau = {name: s for name, s in SERVICES.items() if s.get("image") == "pantau:latest"}
+    assert pantau, "no service runs the Pantau image"
+    for name, service in pantau.items():
+        grace_s = float(service["environment"]["PANTAU_STOP_GRACE_S"])
+        docker_s = float(str(service["stop_grace_period"]).removesuffix("s"))
+        assert docker_s > grace_s, name
