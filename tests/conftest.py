@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.ingest",
     "tests.fixtures.commands",
     "tests.fixtures.api",
+    "tests.fixtures.journeys",
 ]
 # The checks the route tests share assert outside a test module: rewrite those asserts too.
 pytest.register_assert_rewrite("tests.api.routes.helpers")
