@@ -62,7 +62,9 @@ def rules(*, battery_low_v: float) -> tuple[Rule, ...]:
              "bin overflowing: {:.0f} % full"),
         Rule("bin_predicted_full", "info", 1, 1, True, 0, 60 * MS_PER_MIN,
              "bin will be full before the next collection round"),
-        Rule("bin_fire_risk", "critical", 2, 1, True, 0, 30 * MS_PER_MIN,
+        # Two readings in a row, not one: bins report every 15 minutes, and a single spiked
+        # temp_c reading (a glitch) must not page anyone with a critical alarm.
+        Rule("bin_fire_risk", "critical", 2, 1, True, 20 * MS_PER_MIN, 30 * MS_PER_MIN,
              "fire risk in bin (level {:.0f})"),
         Rule("ispu_unhealthy", "warning", 101, 90, True, 0, 60 * MS_PER_MIN,
              "ISPU {:.0f}: Tidak Sehat or worse"),
