@@ -179,8 +179,9 @@ def _segmented_scan(op: np.ufunc, values: F64Array, rank: I64Array) -> F64Array:
 
 
 def _missing_as_zero(counts: F64Array) -> F64Array:
-    """NaN (a missing count) as 0; unlike nan_to_num, infinities are left alone."""
-    return np.where(np.isnan(counts), 0.0, counts)
+    """A count that is not finite as 0: NaN is a missing count, and an infinity no count at all
+    (people are counted one by one); a count is never infinite, whatever the sums below do."""
+    return np.where(np.isfinite(counts), counts, 0.0)
 
 
 def occupancy(
@@ -195,18 +196,21 @@ def occupancy(
     Per (series, session) in time order, starting from 0 at each session:
     ``occ = max(0, occ_prev + in - out)``, i.e. the cumulative in - out clamped at 0 (more
     out than in means people entered uncounted); the reset at closing keeps people the
-    counters missed leaving from piling up over days. NaN counts (missing) count as 0.
+    counters missed leaving from piling up over days. Counts that are not finite (NaN: missing;
+    an infinity) count as 0.
 
     Computed with the reflection identity ``occ = S - min(0, running min of S)``, ``S`` the
-    unclamped cumulative in - out; exact for integer-valued counts.
+    unclamped cumulative in - out; exact for integer-valued counts. Sums beyond float64 (counts
+    near 1e308) give an infinity or NaN, without a warning.
     """
     n = ts_ms.shape[0]
     order, rank = _session_order(series, session, ts_ms)
-    net = _missing_as_zero(count_in[order]) - _missing_as_zero(count_out[order])
-    total = _segmented_scan(np.add, net, rank)
-    lowest = _segmented_scan(np.minimum, total, rank)
     out = np.empty(n, dtype=np.float64)
-    out[order] = total - np.minimum(lowest, 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        net = _missing_as_zero(count_in[order]) - _missing_as_zero(count_out[order])
+        total = _segmented_scan(np.add, net, rank)
+        lowest = _segmented_scan(np.minimum, total, rank)
+        out[order] = total - np.minimum(lowest, 0.0)
     return out
 
 
@@ -215,12 +219,14 @@ def cumulative_in(
 ) -> F64Array:
     """Visitors so far in the session after each interval, aligned with the input.
 
-    The cumulative sum of ``count_in`` per (series, session) in time order; NaN counts as 0.
+    The cumulative sum of ``count_in`` per (series, session) in time order; counts that are not
+    finite count as 0; a sum beyond float64 is an infinity, without a warning.
     """
     n = ts_ms.shape[0]
     order, rank = _session_order(series, session, ts_ms)
     out = np.empty(n, dtype=np.float64)
-    out[order] = _segmented_scan(np.add, _missing_as_zero(count_in[order]), rank)
+    with np.errstate(over="ignore"):
+        out[order] = _segmented_scan(np.add, _missing_as_zero(count_in[order]), rank)
     return out
 
 
@@ -298,10 +304,10 @@ def hourly(
 
     ``ts_ms`` is the END of each interval, so an interval ending at 09:00 belongs to the hour
     08:00-09:00 (the hour holding ``ts_ms - 1``); hours are whole UTC hours (WIB is UTC+7,
-    so they are whole local hours too). ``entries`` is the sum of ``count_in``, NaN counting
-    as 0; ``visitors_to_date`` and ``occupancy`` (of :func:`cumulative_in` and
-    :func:`occupancy`) are those of the hour's last interval in time order (equal times: the
-    last in input order).
+    so they are whole local hours too). ``entries`` is the sum of ``count_in``, counts that
+    are not finite counting as 0; ``visitors_to_date`` and ``occupancy`` (of
+    :func:`cumulative_in` and :func:`occupancy`) are those of the hour's last interval in time
+    order (equal times: the last in input order).
     """
     end = ts_ms.astype(np.int64)
     hour = (end - 1) - (end - 1) % MS_PER_H

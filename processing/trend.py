@@ -32,7 +32,7 @@ class Trend:
     :func:`linear_trend`); values in the input's unit, slopes in that unit per hour."""
 
     series: I64Array
-    n: I64Array  # non-NaN values used in the fit (0 when the series has none)
+    n: I64Array  # finite values used in the fit (0 when the series has none)
     slope_per_h: F64Array
     value_at_last: F64Array
     last_ts_ms: I64Array
@@ -40,24 +40,27 @@ class Trend:
 
 
 def linear_trend(series: I64Array, ts_ms: I64Array, value: F64Array) -> Trend:
-    """Least-squares line of ``value`` against time, per series; NaN values are ignored.
+    """Least-squares line of ``value`` against time, per series; values that are not finite
+    (NaN: missing; an infinity: no line passes through one) are ignored.
 
     Rows cover every distinct ``series`` of the input, sorted, so they align with
     ``np.unique(series)``:
 
-    - ``n``: number of non-NaN values;
-    - ``slope_per_h``: the line's slope in the value's unit per hour, NaN when ``n < 2`` or
-      all its times are equal (no line through one instant);
-    - ``last_ts_ms``: newest time of a non-NaN value; when ``n == 0``, the series' newest
-      reading time (its values are then all NaN);
+    - ``n``: number of finite values;
+    - ``slope_per_h``: the line's slope in the value's unit per hour, NaN when ``n < 2``, all
+      its times are equal (no line through one instant), or the sums overflow float64
+      (values near 1e308): never an infinity;
+    - ``last_ts_ms``: newest time of a finite value; when ``n == 0``, the series' newest
+      reading time (its values are then none, or none finite);
     - ``value_at_last``: the line's value at ``last_ts_ms``; when the slope is NaN, the mean
-      value (all values are at one instant), NaN when ``n == 0``;
-    - ``last_value``: the newest non-NaN value, on equal times the last in input order.
+      value (all values are at one instant); NaN when ``n == 0`` or it overflows;
+    - ``last_value``: the newest finite value, on equal times the last in input order; NaN
+      when ``n == 0``.
     """
     uniq, inv_raw = np.unique(series, return_inverse=True)
     inv = inv_raw.reshape(-1).astype(np.int64)
     k = uniq.shape[0]
-    valid_idx = np.flatnonzero(~np.isnan(value))
+    valid_idx = np.flatnonzero(np.isfinite(value))
     o = valid_idx[np.lexsort((ts_ms[valid_idx], inv[valid_idx]))]
     g, t, v = inv[o], ts_ms[o], value[o]
     first, last = _group_edges(g)
@@ -71,17 +74,22 @@ def linear_trend(series: I64Array, ts_ms: I64Array, value: F64Array) -> Trend:
     span_h = np.zeros(k)
     span_h[g[last]] = dt_h[last]
 
-    mean_t = np.divide(np.bincount(g, dt_h, minlength=k), n, out=np.full(k, np.nan), where=has)
-    mean_v = np.divide(np.bincount(g, v, minlength=k), n, out=np.full(k, np.nan), where=has)
-    # Centred sums: subtract the group means before multiplying, which keeps precision.
-    tc = dt_h - mean_t[g]
-    vc = v - mean_v[g]
-    sxx = np.bincount(g, tc * tc, minlength=k)
-    sxy = np.bincount(g, tc * vc, minlength=k)
-    sloped = span_h > 0  # implies n >= 2
-    slope = np.divide(sxy, sxx, out=np.full(k, np.nan), where=sloped)
-    value_at_last = mean_v.copy()
-    value_at_last[sloped] += slope[sloped] * (span_h[sloped] - mean_t[sloped])
+    # Values near the float64 limit overflow the sums to infinities (and inf - inf to NaN):
+    # no line in float64, so the results below are NaN there, without a warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean_t = np.divide(np.bincount(g, dt_h, minlength=k), n, out=np.full(k, np.nan), where=has)
+        mean_v = np.divide(np.bincount(g, v, minlength=k), n, out=np.full(k, np.nan), where=has)
+        # Centred sums: subtract the group means before multiplying, which keeps precision.
+        tc = dt_h - mean_t[g]
+        vc = v - mean_v[g]
+        sxx = np.bincount(g, tc * tc, minlength=k)
+        sxy = np.bincount(g, tc * vc, minlength=k)
+        sloped = span_h > 0  # implies n >= 2
+        slope = np.divide(sxy, sxx, out=np.full(k, np.nan), where=sloped)
+        value_at_last = mean_v.copy()
+        value_at_last[sloped] += slope[sloped] * (span_h[sloped] - mean_t[sloped])
+    slope[~np.isfinite(slope)] = np.nan
+    value_at_last[~np.isfinite(value_at_last)] = np.nan
 
     # Newest reading of any value, for series without one; lexsort keeps input order on ties.
     o_all = np.lexsort((ts_ms, inv))

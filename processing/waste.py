@@ -52,10 +52,11 @@ def emptying_events(
     """Which readings are emptying events, and the fill just before each one.
 
     Per series in time order, a reading is an event when its fill (%) is at least ``drop_pct``
-    percentage points below the previous non-NaN fill of the same series, or at least
+    percentage points below the previous finite fill of the same series, or at least
     ``confirmed_drop_pct`` below it when the tilt at this reading is >= ``tilt_threshold_deg``
-    (a bin tipped into the truck confirms a smaller drop). NaN fill: never an event and never
-    "previous"; NaN tilt: no tilt sensor, so only ``drop_pct`` applies.
+    (a bin tipped into the truck confirms a smaller drop). A fill that is not finite (NaN:
+    missing; an infinity: no measurement) is never an event and never "previous"; NaN tilt: no
+    tilt sensor, so only ``drop_pct`` applies.
 
     Returns ``(event, fill_before)``, aligned with the input: ``fill_before`` is the previous
     fill (%) where ``event``, NaN elsewhere.
@@ -63,7 +64,7 @@ def emptying_events(
     n = series.shape[0]
     order = _time_order(series, ts_ms)
     s, f, tilt = series[order], fill_pct[order], tilt_deg[order]
-    valid = ~np.isnan(f)
+    valid = np.isfinite(f)
     # Index of the latest valid fill at or before each sorted position, -1 when none yet.
     latest_valid = np.maximum.accumulate(np.where(valid, np.arange(n, dtype=np.int64), -1))
     prev = np.full(n, -1, dtype=np.int64)
@@ -72,9 +73,10 @@ def emptying_events(
     has_prev[has_prev] = s[prev[has_prev]] == s[has_prev]  # a previous series does not count
     before = np.full(n, np.nan)
     before[has_prev] = f[prev[has_prev]]
-    drop = before - f  # NaN where no previous fill or no fill: comparisons below are False
+    with np.errstate(over="ignore"):  # two fills near +-1e308 differ by more: an infinite drop
+        drop = before - f  # NaN where no previous fill or no fill: comparisons below are False
     tipped = tilt >= tilt_threshold_deg
-    event_sorted = (drop >= drop_pct) | ((drop >= confirmed_drop_pct) & tipped)
+    event_sorted = valid & ((drop >= drop_pct) | ((drop >= confirmed_drop_pct) & tipped))
 
     event = np.zeros(n, dtype=np.bool_)
     event[order] = event_sorted

@@ -59,7 +59,7 @@ def local(ts_ms: int, offset_s: int) -> datetime:
 
 # --- strategies --------------------------------------------------------------------------------
 
-int_counts = st.one_of(st.just(NAN), st.integers(0, 40).map(float))
+int_counts = st.one_of(st.sampled_from([NAN, math.inf, -math.inf]), st.integers(0, 40).map(float))
 float_counts = st.one_of(st.just(NAN), st.floats(0, 1000, allow_nan=False))
 # Small key ranges give duplicate timestamps, several sessions and series; wide ones check that
 # any int64 key works.
@@ -107,7 +107,8 @@ def count_columns(rows):
 
 
 def nz(x: float) -> float:
-    return 0.0 if math.isnan(x) else x
+    """A count as counted: not finite (missing, or no count) is 0."""
+    return x if math.isfinite(x) else 0.0
 
 
 def time_order(rows) -> list[int]:
@@ -517,3 +518,17 @@ def test_crowding_at_the_level_bounds():
 def test_crowding_rejects_bad_bounds(busy, crowded):
     with pytest.raises(ValueError, match="busy"):
         crowding(f64([1]), f64([2]), busy=busy, crowded=crowded)
+
+
+def test_counts_near_the_float_limit_give_no_warning():
+    """Sums beyond float64 are infinities or NaN; warnings are errors in the tests."""
+    series, session = i64([1, 1, 1]), i64([0, 0, 0])
+    ts = i64([60_000, 120_000, 180_000])
+    big = f64([1e308, 1e308, 0.0])
+    occ = occupancy(series, session, ts, big, f64([0.0, 0.0, 1e308]))
+    assert occ.tolist()[:2] == [1e308, math.inf]
+    assert cumulative_in(series, session, ts, big).tolist()[1:] == [math.inf, math.inf]
+    # An infinite count is no count.
+    assert occupancy(
+        series, session, ts, f64([math.inf, 5, 1]), f64([0, 1, -math.inf])
+    ).tolist() == [0, 4, 5]

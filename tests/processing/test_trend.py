@@ -24,7 +24,7 @@ ts_values = st.one_of(
 ).map(lambda offset: T0 + offset)
 # Fill levels (%), temperatures (°C) and battery voltages (V) alike: the unit is the caller's.
 values = st.one_of(
-    st.just(NAN),
+    st.sampled_from([NAN, math.inf, -math.inf]),
     st.integers(0, 120).map(float),
     st.floats(0, 120),
     st.floats(-40, 80),
@@ -54,7 +54,7 @@ def reference_trend(rows):
     the slope and the value, for the tolerance), by least squares in exact fractions."""
     out = []
     for key, indices in by_series_in_time_order(rows).items():
-        used = [i for i in indices if not math.isnan(rows[i][2])]
+        used = [i for i in indices if math.isfinite(rows[i][2])]
         n = len(used)
         last_ts = rows[(used or indices)[-1]][1]  # newest valid value, else newest reading
         last_value = rows[used[-1]][2] if used else NAN
@@ -132,6 +132,27 @@ def test_linear_trend_degenerate_series():
     np.testing.assert_array_equal(trend.value_at_last, [40.0, 40.0, NAN])
     np.testing.assert_array_equal(trend.last_value, [40.0, 50.0, NAN])  # tie: last in input
     assert trend.last_ts_ms.tolist() == [T0, T0, T0 + 9]
+
+
+def test_linear_trend_ignores_infinities_and_never_overflows_to_one():
+    series = np.array([1, 1, 1, 2, 2, 3, 3], dtype=np.int64)
+    ts = T0 + np.array([0, 1, 2, 0, 1, 0, 1], dtype=np.int64) * 3_600_000
+    value = np.array([10.0, math.inf, 12.0, 1e308, -1e308, 5.0, -math.inf])
+    trend = linear_trend(series, ts, value)  # no warning (warnings are errors in the tests)
+    assert trend.n.tolist() == [2, 2, 1]
+    assert trend.slope_per_h[0] == pytest.approx(1.0)  # the infinity is not on the line
+    assert trend.last_value.tolist() == [12.0, -1e308, 5.0]
+    # -2e308 per hour is beyond float64: no line, rather than an infinite one.
+    assert np.isnan(trend.slope_per_h[1:]).all()
+    assert np.isnan(trend.value_at_last[1])
+    assert trend.last_ts_ms.tolist() == [T0 + 2 * 3_600_000, T0 + 3_600_000, T0]
+
+
+@given(st.lists(st.tuples(series_ids, ts_values, st.floats(allow_nan=True)), max_size=30))
+def test_linear_trend_results_are_finite_or_nan_whatever_the_values(rows):
+    trend = linear_trend(*columns(rows))
+    for array in (trend.slope_per_h, trend.value_at_last, trend.last_value):
+        assert not np.isinf(array).any()
 
 
 def test_linear_trend_empty():

@@ -34,7 +34,7 @@ ts_values = st.one_of(
     st.integers(0, 8).map(lambda q: q * QUARTER_H), st.integers(0, 10 * 86_400_000)
 ).map(lambda offset: T0 + offset)
 fills = st.one_of(
-    st.just(NAN),
+    st.sampled_from([NAN, math.inf, -math.inf, 1e308, -1e308]),
     st.integers(0, 120).map(float),  # whole numbers hit the thresholds exactly
     st.floats(0, 120),
 )
@@ -69,7 +69,7 @@ def reference_emptying(rows, drop_pct=30.0, confirmed_drop_pct=15.0, tilt_thresh
         previous = None
         for i in indices:
             fill, tilt = rows[i][2], rows[i][3]
-            if math.isnan(fill):
+            if not math.isfinite(fill):
                 continue
             if previous is not None:
                 drop = previous - fill
