@@ -53,6 +53,13 @@ ON CONFLICT (sensor_key, metric_id) DO UPDATE
 SET ts = EXCLUDED.ts, value = EXCLUDED.value
 WHERE latest.ts < EXCLUDED.ts"""
 
+# When Pantau last heard from each sensor of the batch's new readings (the arrival clock of sensor
+# health, whatever the readings' own times); keys in order, as above; never moves backwards.
+_HEARD = """INSERT INTO sensor_heard (sensor_key, heard_at)
+SELECT k, now() FROM unnest(%s::integer[]) AS k ORDER BY k
+ON CONFLICT (sensor_key) DO UPDATE SET heard_at = EXCLUDED.heard_at
+WHERE sensor_heard.heard_at < EXCLUDED.heard_at"""
+
 _REJECTS = """COPY rejects
     (received_at, topic, payload, payload_len, reason, detail, sensor_id, metric)
 FROM STDIN"""
@@ -109,6 +116,7 @@ class Writer:
                         readings.sensor_key[inserted], readings.metric_id[inserted],
                         readings.ts_ms[inserted], readings.value[inserted],
                     )  # fmt: skip
+                    cur.execute(_HEARD, (np.unique(new[0]).tolist(),))
                     rollup_rows = merge_rollups(cur, *new)
                     if self.detection is not None:
                         anomalies = self.detection.run(cur, *new)

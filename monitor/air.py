@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from monitor.db import Conn, maybe
-from pantau.db.copy import fetch_columns
+from monitor.db import Conn, fetch, maybe
+from monitor.inputs import Inputs
 from pantau.timestamps import utc
 from processing import air
 
@@ -25,7 +25,9 @@ HOUR_MS = air.HOUR_MS
 MEASURED = ("pm25", "pm10", "so2", "co", "o3", "no2")
 
 
-def run_air(conn: Conn, now_ms: int, metric_ids: dict[str, int], settings: Any) -> int:
+def run_air(
+    conn: Conn, now_ms: int, metric_ids: dict[str, int], settings: Any, inputs: Inputs
+) -> int:
     """Recompute air_ispu_hourly for the last hours before ``now_ms``; returns rows written."""
     window_h: int = settings.ispu_window_h
     min_hours: int = min(settings.ispu_min_hours, window_h)
@@ -33,14 +35,14 @@ def run_air(conn: Conn, now_ms: int, metric_ids: dict[str, int], settings: Any) 
     first_end = last_end - (settings.ispu_recompute_h - 1) * HOUR_MS
     start = first_end - window_h * HOUR_MS
     pollutant_ids = [metric_ids[air.METRIC_OF[p]] for p in MEASURED]
-    k, m, bucket, total, n = fetch_columns(
-        conn,
+    k, m, bucket, total, n = fetch(
+        conn, inputs, "rollup_1h",
         "SELECT r.sensor_key, r.metric_id, r.bucket, r.sum, r.n FROM rollup_1h r "
         "JOIN sensors s USING (sensor_key) WHERE s.kind = 'air_quality' AND s.active "
         "AND r.metric_id = ANY(%s) AND r.bucket >= %s AND r.bucket < %s",
         (pollutant_ids, utc(start), utc(last_end)),
-        ["int4", "int2", "timestamptz", "float8", "int8"],
-    )
+        sensor_key="int4", metric_id="int2", bucket_ms="timestamptz", sum="float8", n="int8",
+    )  # fmt: skip
     stations = np.unique(k.astype(np.int64))
     if stations.shape[0] == 0:
         return 0

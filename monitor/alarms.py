@@ -9,15 +9,28 @@ still clears by itself when its condition has been good long enough.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
 
 from monitor.db import Conn
+from monitor.inputs import Inputs
 from pantau.timestamps import utc
 from processing import alarms
 
 ANOMALY_WINDOW = "30 minutes"
+# The part of the job whose table gives each rule its value (the others read what ingest keeps:
+# `latest`, `anomalies`). When that part failed in this run its table holds the previous run's
+# figures, or none: those rules are held, neither opened nor cleared nor their streaks moved.
+SOURCE: dict[str, str] = {
+    "sensor_offline": "health",
+    "bin_overflow": "waste",
+    "bin_predicted_full": "waste",
+    "bin_fire_risk": "waste",
+    "ispu_unhealthy": "air",
+    "crowding": "tourism",
+}
 
 
 _VALUES = f"""
@@ -50,10 +63,14 @@ SELECT 's:' || s.sensor_key, 'anomaly_' || k.kind, count(a.kind)::float8
 """
 
 
-def run_alarms(conn: Conn, now_ms: int, settings: Any) -> dict[str, int]:
-    """Evaluate every rule for every subject; open and clear alarms. Returns counts."""
+def run_alarms(
+    conn: Conn, now_ms: int, settings: Any, inputs: Inputs, *, failed: Collection[str] = ()
+) -> dict[str, Any]:
+    """Evaluate every rule for every subject; open and clear alarms. Returns counts, and the
+    rules ``held`` because their part of the job is in ``failed`` (see :data:`SOURCE`)."""
     table = alarms.rules(battery_low_v=float(settings.battery_low_v))
-    index = {rule.name: i for i, rule in enumerate(table)}
+    held = sorted(rule for rule, part in SOURCE.items() if part in failed)
+    index = {rule.name: i for i, rule in enumerate(table) if rule.name not in held}
     now = utc(now_ms)
     values: dict[tuple[str, str], float] = {}
     for subject, rule, value in conn.execute(
@@ -61,6 +78,12 @@ def run_alarms(conn: Conn, now_ms: int, settings: Any) -> dict[str, int]:
     ):
         if subject is not None:
             values[(str(subject), str(rule))] = np.nan if value is None else float(value)
+    inputs.note(
+        "values",
+        subject=[s for s, _ in values],
+        rule=[r for _, r in values],
+        value=np.array(list(values.values()), dtype=np.float64),
+    )
     state = {
         (str(s), str(r)): (bad, good)
         for s, r, bad, good in conn.execute(
@@ -77,7 +100,7 @@ def run_alarms(conn: Conn, now_ms: int, settings: Any) -> dict[str, int]:
     # Subjects with an active alarm but no value now (e.g. a zone removed) keep their alarm.
     keys = [k for k in values if k[1] in index]
     if not keys:
-        return {"conditions": 0, "opened": 0, "cleared": 0}
+        return {"conditions": 0, "opened": 0, "cleared": 0, "held": held}
     rule_of = [table[index[k[1]]] for k in keys]
     result = alarms.evaluate_rules(
         now_ms,
@@ -129,7 +152,7 @@ def run_alarms(conn: Conn, now_ms: int, settings: Any) -> dict[str, int]:
               AND state <> 'cleared'""",
             [(values[keys[i]], *_subject(keys[i][0]), keys[i][1]) for i in still],
         )
-    return {"conditions": len(keys), "opened": len(opened), "cleared": len(cleared)}
+    return {"conditions": len(keys), "opened": len(opened), "cleared": len(cleared), "held": held}
 
 
 def _ts(ms: int) -> object:

@@ -1,16 +1,31 @@
-"""What the scheduled job's adapters share: their connection type, and SQL values of results."""
+"""What the scheduled job's adapters share: their connection type, loading noted input, and
+SQL values of results."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import psycopg
 from psycopg.rows import TupleRow
 
+from monitor.inputs import Inputs
+from pantau.db.copy import fetch_columns
 from pantau.timestamps import utc
 
 Conn = psycopg.Connection[TupleRow]
+
+
+def fetch(
+    conn: Conn, inputs: Inputs, table: str, query: str, params: Sequence[Any], /, **types: str
+) -> list[np.ndarray]:
+    """:func:`pantau.db.copy.fetch_columns` of ``query``, one keyword per column naming it
+    and giving its type (``ts_ms="timestamptz"``), noted in ``inputs`` as ``table``."""
+    columns = fetch_columns(conn, query, params, list(types.values()))
+    inputs.note(table, **dict(zip(types, columns, strict=True)))
+    return columns
 
 
 def maybe_utc(ms: float) -> datetime | None:

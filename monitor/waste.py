@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from monitor.db import Conn, maybe, maybe_utc
-from pantau.db.copy import fetch_columns
+from monitor.db import Conn, fetch, maybe, maybe_utc
+from monitor.inputs import Inputs
 from pantau.timestamps import utc
 from processing import join, trend, waste
 
@@ -32,14 +32,17 @@ WHERE s.kind = 'waste_bin' AND s.active AND r.ts > %s AND r.ts <= %s
   AND r.metric_id = ANY(%s)"""
 
 
-def run_waste(conn: Conn, now_ms: int, metric_ids: dict[str, int], settings: Any) -> dict[str, int]:
+def run_waste(
+    conn: Conn, now_ms: int, metric_ids: dict[str, int], settings: Any, inputs: Inputs
+) -> dict[str, int]:
     """Update waste_events and waste_status as of ``now_ms``; returns counts for the log."""
     fill_id, tilt_id = metric_ids["fill_pct"], metric_ids["tilt"]
     temp_id, battery_id = metric_ids["temp_c"], metric_ids["battery_v"]
     t0 = now_ms - LOOKBACK_MS
-    k, m, ts, v = fetch_columns(
-        conn, _READINGS, (utc(t0), utc(now_ms), [fill_id, tilt_id, temp_id, battery_id]),
-        ["int4", "int2", "timestamptz", "float8"],
+    k, m, ts, v = fetch(
+        conn, inputs, "readings", _READINGS,
+        (utc(t0), utc(now_ms), [fill_id, tilt_id, temp_id, battery_id]),
+        sensor_key="int4", metric_id="int2", ts_ms="timestamptz", value="float8",
     )  # fmt: skip
     k = k.astype(np.int64)
     is_fill, is_tilt = m == fill_id, m == tilt_id
@@ -61,12 +64,12 @@ def run_waste(conn: Conn, now_ms: int, metric_ids: dict[str, int], settings: Any
                 )
             ],
         )
-    ek, ets = fetch_columns(
-        conn,
+    ek, ets = fetch(
+        conn, inputs, "waste_events",
         "SELECT sensor_key, max(ts) FROM waste_events WHERE ts > %s AND ts <= %s GROUP BY 1",
         (utc(now_ms - 30 * DAY_MS), utc(now_ms)),
-        ["int4", "timestamptz"],
-    )
+        sensor_key="int4", emptied_ms="timestamptz",
+    )  # fmt: skip
     ek = ek.astype(np.int64)
     # Fit the fill since each bin's last emptying (the emptying reading itself starts the line).
     since = ft >= join.lookup(fk, ek, ets, NEVER_EMPTIED_MS)
@@ -123,7 +126,7 @@ ON CONFLICT (sensor_key) DO UPDATE SET
 
 
 def run_village_figures(
-    conn: Conn, now_ms: int, metric_ids: dict[str, int], period_days: int
+    conn: Conn, now_ms: int, metric_ids: dict[str, int], period_days: int, inputs: Inputs
 ) -> int:
     """Per village (the zone of its bins): collections, fill at collection, overflow hours."""
     start = now_ms - period_days * DAY_MS
@@ -143,25 +146,26 @@ def run_village_figures(
     ).fetchall()
     bin_key = np.array([int(key) for key, _ in members], dtype=np.int64)
     bin_zone = np.array([index[str(zone)] for _, zone in members], dtype=np.int64)
+    inputs.note("bins", sensor_key=bin_key, zone_id=[str(zone) for _, zone in members])
     bins = np.bincount(bin_zone, minlength=len(zones))
 
-    ek, efill = fetch_columns(
-        conn,
+    ek, efill = fetch(
+        conn, inputs, "waste_events",
         "SELECT sensor_key, fill_before FROM waste_events WHERE ts > %s AND ts <= %s",
         (utc(start), utc(now_ms)),
-        ["int4", "float8"],
-    )
+        sensor_key="int4", fill_before="float8",
+    )  # fmt: skip
     event_zone = join.lookup(ek.astype(np.int64), bin_key, bin_zone, -1)
     known = event_zone >= 0  # events of bins since removed or moved out of every village
     figures = waste.village_figures(event_zone[known], efill[known], len(zones), float(period_days))
 
-    rk, rb, rv = fetch_columns(
-        conn,
+    rk, rb, rv = fetch(
+        conn, inputs, "rollup_15m",
         "SELECT sensor_key, bucket, last_value FROM rollup_15m WHERE metric_id = %s "
         "AND bucket > %s AND bucket <= %s",
         (metric_ids["fill_pct"], utc(start), utc(now_ms)),
-        ["int4", "timestamptz", "float8"],
-    )
+        sensor_key="int4", bucket_ms="timestamptz", fill_pct="float8",
+    )  # fmt: skip
     ok, hours = waste.overflow_hours(rk.astype(np.int64), rb, rv, max_gap_ms=OVERFLOW_MAX_GAP_MS)
     overflow_zone = join.lookup(ok, bin_key, bin_zone, -1)
     known = overflow_zone >= 0

@@ -1,111 +1,19 @@
-"""`pantau process` on constructed scenarios with known answers, against the real database.
-
-Readings go in through the ingest writer (rollups and detectors included), then the job runs
-as of chosen times, as it would on a schedule.
-"""
+"""`pantau process` on constructed scenarios with known answers, against the real database
+(:mod:`tests.monitor.scenario`)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import psycopg
 import pytest
 
-from ingest.batch import Readings
-from ingest.derive import Detection
-from ingest.writer import Writer, load_snapshot
-from monitor.job import Job
-from monitor.settings import ProcessSettings
-from pantau.registry.fleet import parse_fleet
-from pantau.registry.load import load_into
-from processing.rules import metric_rules
 from tests.fixtures.commands import pantau_env, run_pantau
+from tests.monitor.scenario import HOUR, MIN, Scenario, at
 
 pytestmark = pytest.mark.integration
-
-WIB = 7 * 3600 * 1000
-MIN = 60_000
-HOUR = 60 * MIN
-# Monday 2026-11-23 00:00 WIB.
-DAY0 = int(datetime(2026, 11, 22, 17, 0, tzinfo=UTC).timestamp() * 1000)
-
-FLEET = {
-    "fleet": {"name": "test", "description": "constructed scenarios"},
-    "zones": [
-        {"id": "V-1", "name": "Desa Satu", "kind": "village", "lat": -6.6, "lon": 110.7},
-        {"id": "V-2", "name": "Desa Dua", "kind": "village", "lat": -6.61, "lon": 110.71},
-        {
-            "id": "T-1",
-            "name": "Pantai",
-            "kind": "tourism",
-            "lat": -6.5,
-            "lon": 110.6,
-            "area_m2": 1000,
-            "capacity_persons": 100,
-            "params": {"closing": "18:00"},
-        },
-        {"id": "A-1", "name": "Stasiun", "kind": "air_site", "lat": -6.58, "lon": 110.66},
-    ],
-    "sensors": [
-        {"id": "bin-fill", "kind": "waste_bin", "zone": "V-1", "interval_s": 900},
-        {"id": "bin-over", "kind": "waste_bin", "zone": "V-2", "interval_s": 900},
-        {"id": "aq-1", "kind": "air_quality", "zone": "A-1", "interval_s": 3600},
-        {"id": "gate-in", "kind": "footfall", "zone": "T-1", "interval_s": 60},
-        {"id": "gate-out", "kind": "footfall", "zone": "T-1", "interval_s": 60},
-    ],
-}
-
-
-class Scenario:
-    def __init__(self, url: str) -> None:
-        self.conn = psycopg.connect(url)
-        load_into(self.conn, parse_fleet(FLEET))
-        self.conn.commit()
-        registry = load_snapshot(self.conn)
-        self.keys = {sid: e.sensor_key for sid, e in registry.sensors.items()}
-        self.metrics = registry.metric_ids
-        self.writer = Writer(psycopg.connect(url), Detection(metric_rules(self.metrics)))
-        self.job = Job(self.conn, ProcessSettings(database_url=url, collection_hour=7))
-
-    def write(self, sensor: str, metric: str, ts_ms: np.ndarray, value: np.ndarray) -> None:
-        n = ts_ms.shape[0]
-        self.writer.write(
-            Readings(
-                np.full(n, self.keys[sensor], np.int32),
-                np.full(n, self.metrics[metric], np.int16),
-                ts_ms.astype(np.int64),
-                value.astype(np.float64),
-            ),
-            [],
-        )
-
-    def run(self, at_ms: int) -> dict[str, object]:
-        return self.job.run_once(at_ms)
-
-    def one(self, query: str, *params: object) -> tuple[object, ...]:
-        row = self.conn.execute(query, params).fetchone()
-        self.conn.commit()
-        assert row is not None, query
-        return tuple(row)
-
-    def close(self) -> None:
-        self.writer.conn.close()
-        self.conn.close()
-
-
-@pytest.fixture
-def scenario(db_url: str) -> Iterator[Scenario]:
-    s = Scenario(db_url)
-    yield s
-    s.close()
-
-
-def at(day: int, hour: float) -> int:
-    """Unix ms of ``hour`` WIB on day ``day`` after Monday 2026-11-23."""
-    return DAY0 + day * 24 * HOUR + int(hour * HOUR)
 
 
 def test_waste_bin_emptied_then_filling(scenario: Scenario) -> None:

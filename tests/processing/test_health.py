@@ -61,6 +61,38 @@ def test_sensor_online_matches_reference(now, rows, k):
     assert reason.tolist() == [e[1] for e in expected]
 
 
+def reference_online_heard(now, last_seen, interval_s, will_off, will_on, heard, heard_now, k):
+    """One sensor, live: silence on the arrival clock where it was heard, else by reading."""
+    if last_seen == -1:
+        return False, REASON_NEVER_SEEN
+    if will_off != -1 and will_off >= last_seen and will_off >= will_on:
+        return False, REASON_LAST_WILL
+    silence = heard_now - heard if heard != -1 else now - last_seen
+    if silence > k * interval_s * 1000.0:
+        return False, REASON_SILENT
+    return True, REASON_REPORTING
+
+
+heard_sensors = st.lists(st.tuples(times, intervals, times, times, times), max_size=40)
+
+
+@given(nows, heard_sensors, nows, ks)
+def test_sensor_online_on_the_arrival_clock_matches_reference(now, rows, heard_now, k):
+    cols = tuple(np.array([r[i] for r in rows], dtype=np.int64) for i in range(5))
+    online, reason = sensor_online(now, *cols[:4], k=k, heard_ms=cols[4], heard_now_ms=heard_now)
+    expected = [reference_online_heard(now, *row, heard_now, k) for row in rows]
+    assert online.tolist() == [e[0] for e in expected]
+    assert reason.tolist() == [e[1] for e in expected]
+
+
+@given(nows, sensors, ks)
+def test_never_heard_sensors_are_judged_by_their_readings(now, rows, k):
+    cols = columns(rows)
+    missing = np.full(len(rows), -1, dtype=np.int64)
+    live = sensor_online(now, *cols, k=k, heard_ms=missing, heard_now_ms=now + 10**9)
+    np.testing.assert_array_equal(live[1], sensor_online(now, *cols, k=k)[1])
+
+
 @given(nows, sensors)
 def test_sensor_online_default_k_is_3(now, rows):
     default = sensor_online(now, *columns(rows))
@@ -202,6 +234,42 @@ def test_empty_input():
     no = np.zeros(0, dtype=np.bool_)
     went_offline, came_online = transitions(no, no, no)
     assert went_offline.shape == came_online.shape == (0,)
+
+
+def test_a_backlog_heard_now_is_not_silent_and_a_silent_arrival_is():
+    """Live: readings 6 h old heard a second ago are reporting; heard 181 s ago, silent."""
+    last = np.array([T0 - 6 * 3_600_000], dtype=np.int64)
+    interval, none = np.array([60], dtype=np.int64), np.array([-1], dtype=np.int64)
+    for heard_ago, expected in ((1000, REASON_REPORTING), (180_000, REASON_REPORTING),
+                                (180_001, REASON_SILENT)):  # fmt: skip
+        _, reason = sensor_online(
+            T0, last, interval, none, none, heard_ms=np.array([T0 - heard_ago]), heard_now_ms=T0
+        )
+        assert reason.tolist() == [expected]
+    # The arrival clock is the database's: its now need not be the job's.
+    _, reason = sensor_online(
+        T0, last, interval, none, none, heard_ms=np.array([5_000]), heard_now_ms=6_000
+    )
+    assert reason.tolist() == [REASON_REPORTING]
+    # A last will still marks offline, and a sensor without readings is never seen.
+    _, reason = sensor_online(
+        T0, last, interval, last + 1, none, heard_ms=np.array([T0]), heard_now_ms=T0
+    )
+    assert reason.tolist() == [REASON_LAST_WILL]
+    _, reason = sensor_online(
+        T0, none, interval, none, none, heard_ms=np.array([T0]), heard_now_ms=T0
+    )
+    assert reason.tolist() == [REASON_NEVER_SEEN]
+
+
+def test_heard_and_its_now_go_together():
+    one_ = np.array([T0], dtype=np.int64)
+    with pytest.raises(ValueError, match="go together"):
+        sensor_online(T0, one_, one_, one_, one_, heard_ms=one_)
+    with pytest.raises(ValueError, match="go together"):
+        sensor_online(T0, one_, one_, one_, one_, heard_now_ms=T0)
+    with pytest.raises(ValueError, match="aligned"):
+        sensor_online(T0, one_, one_, one_, one_, heard_ms=np.array([T0, T0]), heard_now_ms=T0)
 
 
 def test_misaligned_or_bad_k_is_an_error():
