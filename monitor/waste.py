@@ -125,6 +125,24 @@ ON CONFLICT (sensor_key) DO UPDATE SET
     updated_at = now()"""
 
 
+def _days_reported(
+    sensor_key: np.ndarray,
+    bucket_ms: np.ndarray,
+    bin_key: np.ndarray,
+    bin_zone: np.ndarray,
+    n_zones: int,
+    now_ms: int,
+    period_days: int,
+) -> np.ndarray:
+    """Per village, the days of the period its bins have reported fill for (from its first
+    15-minute bucket in the period; at least one day, at most the period): a village whose
+    bins are a week old is not averaged over a month."""  # fmt: skip
+    zone = join.lookup(sensor_key.astype(np.int64), bin_key, bin_zone, -1)
+    first = np.full(n_zones, float(now_ms))
+    np.minimum.at(first, zone[zone >= 0], bucket_ms[zone >= 0].astype(np.float64))
+    return np.clip((now_ms - first) / DAY_MS, 1.0, float(period_days))
+
+
 def run_village_figures(
     conn: Conn, now_ms: int, metric_ids: dict[str, int], period_days: int, inputs: Inputs
 ) -> int:
@@ -157,14 +175,16 @@ def run_village_figures(
     )  # fmt: skip
     event_zone = join.lookup(ek.astype(np.int64), bin_key, bin_zone, -1)
     known = event_zone >= 0  # events of bins since removed or moved out of every village
-    figures = waste.village_figures(event_zone[known], efill[known], len(zones), float(period_days))
-
     rk, rb, rv = fetch(
         conn, inputs, "rollup_15m",
         "SELECT sensor_key, bucket, last_value FROM rollup_15m WHERE metric_id = %s "
         "AND bucket > %s AND bucket <= %s",
         (metric_ids["fill_pct"], utc(start), utc(now_ms)),
         sensor_key="int4", bucket_ms="timestamptz", fill_pct="float8",
+    )  # fmt: skip
+    figures = waste.village_figures(
+        event_zone[known], efill[known], len(zones), _days_reported(rk, rb, bin_key, bin_zone,
+        len(zones), now_ms, period_days)
     )  # fmt: skip
     ok, hours = waste.overflow_hours(rk.astype(np.int64), rb, rv, max_gap_ms=OVERFLOW_MAX_GAP_MS)
     overflow_zone = join.lookup(ok, bin_key, bin_zone, -1)

@@ -51,37 +51,57 @@ def emptying_events(
 ) -> tuple[BoolArray, F64Array]:
     """Which readings are emptying events, and the fill just before each one.
 
-    Per series in time order, a reading is an event when its fill (%) is at least ``drop_pct``
-    percentage points below the previous finite fill of the same series, or at least
-    ``confirmed_drop_pct`` below it when the tilt at this reading is >= ``tilt_threshold_deg``
-    (a bin tipped into the truck confirms a smaller drop). A fill that is not finite (NaN:
-    missing; an infinity: no measurement) is never an event and never "previous"; NaN tilt: no
-    tilt sensor, so only ``drop_pct`` applies.
+    Per series in time order, over its finite fills (NaN: missing; an infinity: no measurement;
+    neither is ever an event nor "previous"), a reading is an event when its fill (%) is:
+
+    - at least ``confirmed_drop_pct`` percentage points below the previous fill and the tilt at
+      this reading is >= ``tilt_threshold_deg`` (a bin tipped into the truck confirms it); or
+    - at least ``drop_pct`` below the previous fill, the next fill stays at least ``drop_pct``
+      below that previous one, and, when there is one, the fill before the previous is also at
+      least ``drop_pct`` above this one. One spiked reading is not a collection: a single low
+      reading between two full ones fails the first check, the drop after a single high one the
+      second. A drop with no reading after it yet is decided when the next one arrives.
+
+    NaN tilt: no tilt sensor, so only the second rule applies.
 
     Returns ``(event, fill_before)``, aligned with the input: ``fill_before`` is the previous
     fill (%) where ``event``, NaN elsewhere.
     """
     n = series.shape[0]
     order = _time_order(series, ts_ms)
-    s, f, tilt = series[order], fill_pct[order], tilt_deg[order]
-    valid = np.isfinite(f)
-    # Index of the latest valid fill at or before each sorted position, -1 when none yet.
-    latest_valid = np.maximum.accumulate(np.where(valid, np.arange(n, dtype=np.int64), -1))
-    prev = np.full(n, -1, dtype=np.int64)
-    prev[1:] = latest_valid[:-1]
-    has_prev = prev >= 0
-    has_prev[has_prev] = s[prev[has_prev]] == s[has_prev]  # a previous series does not count
-    before = np.full(n, np.nan)
-    before[has_prev] = f[prev[has_prev]]
-    with np.errstate(over="ignore"):  # two fills near +-1e308 differ by more: an infinite drop
-        drop = before - f  # NaN where no previous fill or no fill: comparisons below are False
+    valid = np.isfinite(fill_pct[order])
+    at = order[valid]  # input index of each finite fill, per series in time order
+    s, f, tilt = series[at], fill_pct[at], tilt_deg[at]
+    m = at.shape[0]
+
+    def shifted(k: int) -> tuple[F64Array, BoolArray]:
+        """The fill ``k`` finite readings earlier (k > 0) or later (k < 0) in the same series,
+        and where there is one."""
+        values = np.full(m, np.nan)
+        same = np.zeros(m, dtype=np.bool_)
+        if m > abs(k):
+            if k > 0:
+                values[k:], same[k:] = f[:-k], s[k:] == s[:-k]
+            else:
+                values[:k], same[:k] = f[-k:], s[:k] == s[-k:]
+        return np.where(same, values, np.nan), same
+
+    before, has_prev = shifted(1)
+    before2, has_prev2 = shifted(2)
+    after, has_next = shifted(-1)
+    with np.errstate(over="ignore", invalid="ignore"):  # fills near +-1e308: infinite drops
+        drop = before - f  # NaN where no previous fill: comparisons below are False
+        stays_down = (before - after) >= drop_pct
+        not_after_spike = ~has_prev2 | ((before2 - f) >= drop_pct)
     tipped = tilt >= tilt_threshold_deg
-    event_sorted = valid & ((drop >= drop_pct) | ((drop >= confirmed_drop_pct) & tipped))
+    confirmed = has_prev & (drop >= confirmed_drop_pct) & tipped
+    unconfirmed = has_prev & (drop >= drop_pct) & has_next & stays_down & not_after_spike
+    found = confirmed | unconfirmed
 
     event = np.zeros(n, dtype=np.bool_)
-    event[order] = event_sorted
+    event[at] = found
     fill_before = np.full(n, np.nan)
-    fill_before[order] = np.where(event_sorted, before, np.nan)
+    fill_before[at] = np.where(found, before, np.nan)
     return event, fill_before
 
 
@@ -217,7 +237,7 @@ def village_figures(
     village: I64Array,
     event_fill_pct: F64Array,
     n_villages: int,
-    period_days: float,
+    period_days: float | F64Array,
     *,
     wasted_below_pct: float = 40.0,
 ) -> VillageFigures:
@@ -225,14 +245,17 @@ def village_figures(
 
     Input has one row per emptying event: the village index (``0..n_villages-1``) of the bin
     and its fill (%) before emptying (``fill_before`` of :func:`emptying_events`), over a
-    period of ``period_days`` days. ``collections_per_week`` is ``collections / period_days *
-    7``. ``mean_fill_at_collection_pct`` is NaN for a village without collections; NaN fills
-    count as collections but not in the mean. ``wasted_trips`` counts events with fill <
-    ``wasted_below_pct``: emptying a bin that empty is a truck trip made too early.
+    period of ``period_days`` days: one for all, or one per village (the days its bins have
+    reported, when that is less than the period). ``collections_per_week`` is
+    ``collections / period_days * 7``. ``mean_fill_at_collection_pct`` is NaN for a village
+    without collections; NaN fills count as collections but not in the mean. ``wasted_trips``
+    counts events with fill < ``wasted_below_pct``: emptying a bin that empty is a truck trip
+    made too early.
 
     Raises ValueError for a village index out of range or a non-positive period.
     """
-    if period_days <= 0:
+    days = np.broadcast_to(np.asarray(period_days, dtype=np.float64), (n_villages,))
+    if not (days > 0).all():
         raise ValueError(f"period_days must be positive, got {period_days}")
     if village.shape[0] and (village.min() < 0 or village.max() >= n_villages):
         raise ValueError(f"village index outside 0..{n_villages - 1}")
@@ -244,7 +267,7 @@ def village_figures(
     wasted = np.bincount(village[event_fill_pct < wasted_below_pct], minlength=n_villages)
     return VillageFigures(
         collections=collections,
-        collections_per_week=collections / period_days * 7.0,
+        collections_per_week=collections / days * 7.0,
         mean_fill_at_collection_pct=mean_fill,
         wasted_trips=wasted.astype(np.int64),
     )

@@ -66,18 +66,21 @@ def reference_emptying(rows, drop_pct=30.0, confirmed_drop_pct=15.0, tilt_thresh
     event = [False] * len(rows)
     before = [NAN] * len(rows)
     for indices in by_series_in_time_order(rows).values():
-        previous = None
-        for i in indices:
-            fill, tilt = rows[i][2], rows[i][3]
-            if not math.isfinite(fill):
+        finite = [i for i in indices if math.isfinite(rows[i][2])]
+        for j, i in enumerate(finite):
+            if j == 0:
                 continue
-            if previous is not None:
-                drop = previous - fill
-                tipped = not math.isnan(tilt) and tilt >= tilt_threshold_deg
-                if drop >= drop_pct or (tipped and drop >= confirmed_drop_pct):
-                    event[i] = True
-                    before[i] = previous
-            previous = fill
+            fill, tilt = rows[i][2], rows[i][3]
+            previous = rows[finite[j - 1]][2]
+            drop = previous - fill
+            tipped = not math.isnan(tilt) and tilt >= tilt_threshold_deg
+            stays_down = j + 1 < len(finite) and previous - rows[finite[j + 1]][2] >= drop_pct
+            not_after_spike = j < 2 or rows[finite[j - 2]][2] - fill >= drop_pct
+            if (tipped and drop >= confirmed_drop_pct) or (
+                drop >= drop_pct and stays_down and not_after_spike
+            ):
+                event[i] = True
+                before[i] = previous
     return event, before
 
 
@@ -126,11 +129,21 @@ def test_noisy_20_point_drop_needs_tilt():
 
 
 def test_nan_fill_is_skipped_as_previous_and_order_is_by_time():
-    series, ts, fill, tilt = one_bin([90.0, NAN, 10.0])
+    series, ts, fill, tilt = one_bin([90.0, NAN, 10.0, 12.0])
     # Reversed input: the outputs follow the input order.
     event, before = emptying_events(series[::-1], ts[::-1], fill[::-1], tilt[::-1])
-    assert event.tolist() == [True, False, False]
-    np.testing.assert_array_equal(before, [90.0, NAN, NAN])
+    assert event.tolist() == [False, True, False, False]
+    np.testing.assert_array_equal(before, [NAN, 90.0, NAN, NAN])
+
+
+def test_one_spiked_reading_is_not_a_collection():
+    # A single low reading between two full ones, and the drop after a single high one.
+    assert not emptying_events(*one_bin([80.0, 82.0, 20.0, 83.0, 84.0]))[0].any()
+    assert not emptying_events(*one_bin([60.0, 61.0, 120.0, 61.0, 62.0]))[0].any()
+    # A drop with nothing after it yet is decided by the next reading.
+    assert not emptying_events(*one_bin([80.0, 85.0, 5.0]))[0].any()
+    event, _ = emptying_events(*one_bin([80.0, 85.0, 5.0], tilt=[0.0, 0.0, 90.0]))
+    assert event.tolist() == [False, False, True]  # ... unless the tilt confirms it
 
 
 def test_emptying_events_empty():
@@ -332,12 +345,15 @@ def test_overflow_hours_rejects_negative_gap():
         )
     ),
     st.floats(0.5, 60),
+    st.booleans(),
 )
-def test_village_figures_matches_reference(case, period_days):
+def test_village_figures_matches_reference(case, period_days, per_village):
     k, rows = case
     village = np.array([r[0] for r in rows], dtype=np.int64)
     fill = np.array([r[1] for r in rows], dtype=np.float64)
-    got = village_figures(village, fill, k, period_days)
+    # One period for all, or one per village (the days each village's bins have reported).
+    days = [period_days / (1 + v) if per_village else period_days for v in range(k)]
+    got = village_figures(village, fill, k, np.array(days) if per_village else period_days)
     count, known, total, wasted = [0] * k, [0] * k, [0.0] * k, [0] * k
     for v, f in rows:
         count[v] += 1
@@ -346,7 +362,9 @@ def test_village_figures_matches_reference(case, period_days):
             total[v] += f
             wasted[v] += f < 40.0
     assert got.collections.tolist() == count
-    assert got.collections_per_week.tolist() == [c / period_days * 7 for c in count]
+    assert got.collections_per_week.tolist() == [
+        c / d * 7 for c, d in zip(count, days, strict=True)
+    ]
     expected_mean = [t / n if n else NAN for t, n in zip(total, known, strict=True)]
     assert got.mean_fill_at_collection_pct.tolist() == pytest.approx(expected_mean, nan_ok=True)
     assert got.wasted_trips.tolist() == wasted
