@@ -101,9 +101,7 @@ def run_tourism(
 
     hours = tourism.hourly(z, end_ms, minutes.count_in, visitors, occ)
     _write_hourly(conn, now_ms, ids, hours, settings.typical_weeks, inputs)
-    hour_now = np.full(len(ids), now_ms - now_ms % HOUR_MS, dtype=np.int64)
-    every_zone = np.arange(len(ids), dtype=np.int64)
-    typical_now = _typical_at(conn, ids, every_zone, hour_now, settings.typical_weeks, inputs)
+    typical_now = _typical_now(conn, ids, now_ms, settings.typical_weeks, inputs)
     # Now: each zone's last interval in its current session (none yet: empty, 0 visitors).
     now_session = tourism.session_day(np.full(len(ids), now_ms, dtype=np.int64), closing)
     state = tourism.state_now(z, session, end_ms, occ, visitors, now_session, now_ms)
@@ -145,6 +143,21 @@ def _write_hourly(
     ]  # fmt: skip
     with conn.cursor() as cur:
         cur.executemany(_UPSERT_HOURLY, rows)
+
+
+def _typical_now(conn: Conn, ids: list[str], now_ms: int, weeks: int, inputs: Inputs) -> np.ndarray:
+    """Typical visitors so far by this instant of the week. An hourly row holds the visitors by
+    the end of its hour, so this is the previous hour's figure (by the top of this hour) plus the
+    elapsed share of this hour's entries: at 12:00 exactly, the visitors by 12:00, not by 13:00."""
+    every_zone = np.arange(len(ids), dtype=np.int64)
+    hour = np.full(len(ids), now_ms - now_ms % HOUR_MS, dtype=np.int64)
+    by_top = _typical_at(conn, ids, every_zone, hour - HOUR_MS, weeks, inputs)
+    by_end = _typical_at(conn, ids, every_zone, hour, weeks, inputs)
+    share = (now_ms % HOUR_MS) / HOUR_MS
+    # No row for the previous hour (before the zone's first hour, or a new session): the session
+    # starts from 0 visitors.
+    start = np.where(np.isnan(by_top), 0.0, by_top)
+    return np.where(np.isnan(by_end), by_top, start + share * (by_end - start))
 
 
 def _typical_at(
