@@ -182,10 +182,8 @@ def run_village_figures(
         (metric_ids["fill_pct"], utc(start), utc(now_ms)),
         sensor_key="int4", bucket_ms="timestamptz", fill_pct="float8",
     )  # fmt: skip
-    figures = waste.village_figures(
-        event_zone[known], efill[known], len(zones), _days_reported(rk, rb, bin_key, bin_zone,
-        len(zones), now_ms, period_days)
-    )  # fmt: skip
+    days = _days_reported(rk, rb, bin_key, bin_zone, len(zones), now_ms, period_days)
+    figures = waste.village_figures(event_zone[known], efill[known], len(zones), days)
     ok, hours = waste.overflow_hours(rk.astype(np.int64), rb, rv, max_gap_ms=OVERFLOW_MAX_GAP_MS)
     overflow_zone = join.lookup(ok, bin_key, bin_zone, -1)
     known = overflow_zone >= 0
@@ -196,7 +194,7 @@ def run_village_figures(
             z, period_days, int(bins[i]), int(figures.collections[i]),
             float(figures.collections_per_week[i]),
             maybe(figures.mean_fill_at_collection_pct[i]), int(figures.wasted_trips[i]),
-            float(overflow_h[i]),
+            float(overflow_h[i]), float(days[i]),
         )
         for i, z in enumerate(zones)
     ]  # fmt: skip
@@ -204,14 +202,14 @@ def run_village_figures(
         cur.executemany(
             """INSERT INTO waste_village_figures (zone_id, period_days, bins, collections,
                 collections_per_week, mean_fill_at_collection_pct, wasted_trips, overflow_hours,
-                updated_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now())
+                days_reported, updated_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())
             ON CONFLICT (zone_id) DO UPDATE SET period_days = EXCLUDED.period_days,
                 bins = EXCLUDED.bins, collections = EXCLUDED.collections,
                 collections_per_week = EXCLUDED.collections_per_week,
                 mean_fill_at_collection_pct = EXCLUDED.mean_fill_at_collection_pct,
                 wasted_trips = EXCLUDED.wasted_trips, overflow_hours = EXCLUDED.overflow_hours,
-                updated_at = now()""",
+                days_reported = EXCLUDED.days_reported, updated_at = now()""",
             rows,
         )
     return len(rows)

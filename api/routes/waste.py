@@ -48,6 +48,11 @@ class Village(BaseModel):
     zone_id: str = Field(examples=["W-DMS-01"])
     name: str = Field(examples=["Desa Bandengan"])
     period_days: int = Field(examples=[28])
+    days_reported: float | None = Field(
+        examples=[6.5],
+        description="Days of the period the village's bins have reported for (1 to "
+        "period_days); collections_per_week is over these",
+    )
     bins: int
     collections: int
     collections_per_week: float
@@ -134,7 +139,8 @@ async def bins(
 async def villages(request: Request, conn: Conn, page: Paging, who: Dlh, fmt: Format = None) -> Any:
     """Per village (the zone of its bins) over the last PANTAU_PROCESS_VILLAGE_PERIOD_DAYS."""
     cur = await conn.execute(
-        "SELECT f.zone_id, z.name, f.period_days, f.bins, f.collections, f.collections_per_week, "
+        "SELECT f.zone_id, z.name, f.period_days, f.days_reported, f.bins, f.collections, "
+        "f.collections_per_week, "
         "f.mean_fill_at_collection_pct, f.wasted_trips, f.overflow_hours "
         "FROM waste_village_figures f JOIN zones z USING (zone_id) ORDER BY f.zone_id "
         "LIMIT %s OFFSET %s",
