@@ -412,8 +412,8 @@ def match_labels(labels: list[Label], anomalies: list[dict[str, Any]]) -> dict[s
 def test_rerun_continues_where_it_was_without_a_second_backfill(
     place: DemoPlace, tmp_path: Path
 ) -> None:
-    first = run_pantau(*place.args("--history", "0.5", "--duration", "25"), env=place.env,
-                       timeout=240)  # fmt: skip
+    args = place.args("--history", "0.5", "--duration", "25")
+    first = run_pantau(*args, env=place.env, timeout=240)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "history [" in first.stdout
     assert "history stored and processed" in first.stdout
@@ -456,6 +456,8 @@ def test_rerun_continues_where_it_was_without_a_second_backfill(
     assert new >= 0.5 * received, summary[-3:]
 
     # The terminal closes: SIGHUP stops everything the demo started; the stack was not its own.
+    pids = place.demo_json()["pids"]
+    assert {"ingest", "api", "simulate", "process"} <= set(pids), pids
     os.kill(proc.pid, signal.SIGHUP)
     assert proc.wait(timeout=120) == 0, output.read_text()
     out = output.read_text()
