@@ -29,7 +29,7 @@ from pantau.errors import ConfigError
 from pantau.masking import is_placeholder, mask_url
 from pantau.mqtt import MqttEndpoint
 
-__all__ = ["CommonSettings", "SecretFiles", "is_placeholder", "mask_url"]
+__all__ = ["CommonSettings", "SecretFiles"]
 
 _URL_FIX = (
     "set it (see the configuration table in README.md); on a development machine, "
